@@ -490,12 +490,12 @@ class InternVideo2ForVideoClassification(InternVideo2VisionPreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if module is self:
-            # The official head starts tiny (init_scale 0.001) and the probe MLP as the identity residual.
-            init.trunc_normal_(self.classifier.weight, std=self.config.initializer_range * 1e-3)
-            if self.probe_mlp is not None:
-                init.zeros_(self.probe_mlp.fc2.weight)
-                init.zeros_(self.probe_mlp.fc2.bias)
+        # The official head starts tiny (init_scale 0.001) and the probe MLP as the identity residual.
+        if module is self.classifier:
+            init.trunc_normal_(module.weight, std=self.config.initializer_range * 1e-3)
+        elif self.probe_mlp is not None and module is self.probe_mlp.fc2:
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
 
     def freeze_backbone(self, train_pooler: bool = False) -> None:
         """Freeze the encoder for probing: linear probing trains only the head (`train_pooler=False`); attentive

@@ -47,9 +47,19 @@ def load_checkpoint(path: str | os.PathLike, allow_easydict: bool = True) -> dic
         with torch.serialization.safe_globals(safe):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
     except Exception as error:  # noqa: BLE001 - re-raised with the file name and the single offending reason
-        reason = str(error).strip().splitlines()
-        detail = next((line for line in reversed(reason) if line.strip()), type(error).__name__)
-        raise CheckpointConversionError(f"cannot read checkpoint {path} with weights_only=True: {detail}") from error
+        raise CheckpointConversionError(
+            f"cannot read checkpoint {path} with weights_only=True: {_load_failure_reason(error)}"
+        ) from error
+
+
+def _load_failure_reason(error: Exception) -> str:
+    """The one informative sentence of torch.load's multi-paragraph message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if "WeightsUnpickler error:" in line:
+            reason = line.split("WeightsUnpickler error:", 1)[1].strip() or "".join(lines[index + 1 : index + 2])
+            return reason.split(". ")[0].strip() + " (not a valid checkpoint, or it pickles objects that could run code)"
+    return lines[0] if lines else type(error).__name__
 
 
 def _is_zip(path: str) -> bool:

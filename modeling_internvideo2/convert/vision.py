@@ -131,8 +131,8 @@ def infer_vision_config(
         # The chat tower (bare `ls1`) ran LayerScale without the fp32 cast (`layerscale_no_force_fp32=True`).
         layer_scale_force_fp32=get("blocks.0.ls1") is None,
     )
-    if "head.weight" in official:
-        fields["num_labels"] = official["head.weight"].shape[0]
+    if get("head.weight") is not None:
+        fields["num_labels"] = get("head.weight").shape[0]
     return InternVideo2VisionConfig(**{**fields, **overrides})
 
 
@@ -156,10 +156,14 @@ def convert_vision_state_dict(
         config = copy.deepcopy(source_config)
         for name, value in targets.items():
             setattr(config, name, value)
-    has_head = "head.weight" in official
+    has_head = prefix + "head.weight" in official
     rules = vision_rename_rules(prefix, "internvideo2." if has_head else "")
     if has_head:
-        rules += [RenameRule(r"fc_norm\.(weight|bias)", r"fc_norm.\1"), RenameRule(r"head\.(weight|bias)", r"classifier.\1")]
+        p = re.escape(prefix)
+        rules += [
+            RenameRule(rf"{p}fc_norm\.(weight|bias)", r"fc_norm.\1"),
+            RenameRule(rf"{p}head\.(weight|bias)", r"classifier.\1"),
+        ]
     rules.append(RenameRule(_OTHER_TOWER_PATTERN, None, OTHER_TOWER))
     converted, report = rename_strict(split_fused_qkv(official), rules, source)
 

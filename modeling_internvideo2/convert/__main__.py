@@ -1,0 +1,101 @@
+"""Command line: convert a released InternVideo2 checkpoint into a `save_pretrained` folder.
+
+    python -m internvideo2.convert vision CHECKPOINT OUTPUT_DIR [--num-frames 8] [--dtype float32]
+
+The folder holds `config.json`, `model.safetensors`, the processor config and `conversion_report.json` (which keys
+were dropped and why). It is written to a temporary folder first and moved into place only when complete.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import torch
+
+from .checkpoint_io import CheckpointConversionError, load_checkpoint
+from .vision import convert_vision_checkpoint
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _add_vision_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="official .pt/.pth/.bin/.safetensors file or folder")
+    parser.add_argument("output_dir", help="folder to write (must not exist unless --overwrite)")
+    parser.add_argument("--num-frames", type=int, help="frames of the converted position table (interpolated)")
+    parser.add_argument("--image-size", type=int, help="input size of the converted position table (interpolated)")
+    parser.add_argument("--source-image-size", type=int, help="image size the checkpoint was trained at (default 224)")
+    parser.add_argument("--num-attention-heads", type=int, help="needed only for non-released widths")
+    parser.add_argument("--attention-pool-num-heads", type=int, help="needed only for non-released pools")
+    parser.add_argument(
+        "--hidden-act",
+        choices=["gelu", "gelu_pytorch_tanh"],
+        help="MLP activation: exact GELU (official non-fused code, default) or tanh GELU (official fused training)",
+    )
+    parser.add_argument("--dtype", choices=sorted(_DTYPES), default="float32", help="dtype of the saved weights")
+    parser.add_argument("--no-easydict", action="store_true", help="refuse the EasyDict config pickled in 6B files")
+    parser.add_argument("--overwrite", action="store_true", help="replace output_dir if it exists")
+
+
+def convert_vision_command(args: argparse.Namespace) -> str:
+    overrides = {
+        name: value
+        for name, value in {
+            "num_frames": args.num_frames,
+            "image_size": args.image_size,
+            "num_attention_heads": args.num_attention_heads,
+            "attention_pool_num_heads": args.attention_pool_num_heads,
+            "hidden_act": args.hidden_act,
+        }.items()
+        if value is not None
+    }
+    checkpoint = load_checkpoint(args.checkpoint, allow_easydict=not args.no_easydict)
+    model, report = convert_vision_checkpoint(
+        checkpoint, source=args.checkpoint, source_image_size=args.source_image_size, **overrides
+    )
+    model = model.to(_DTYPES[args.dtype])
+    from ..processing_defaults import video_processor_for
+
+    return _write_atomically(
+        args.output_dir, args.overwrite, model, video_processor_for(model.config), report.to_dict()
+    )
+
+
+def _write_atomically(output_dir: str, overwrite: bool, model, processor, report: dict) -> str:
+    if os.path.exists(output_dir) and not overwrite:
+        raise FileExistsError(f"output_dir {output_dir} exists; pass --overwrite to replace it")
+    parent = os.path.dirname(os.path.abspath(output_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".converting-", dir=parent)
+    try:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        with open(os.path.join(staging, "conversion_report.json"), "w") as handle:
+            json.dump(report, handle, indent=2)
+        if os.path.exists(output_dir):
+            shutil.rmtree(output_dir)
+        os.replace(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m internvideo2.convert", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="family", required=True)
+    _add_vision_arguments(commands.add_parser("vision", help="any released vision encoder or video classifier"))
+    args = parser.parse_args(argv)
+    try:
+        output = convert_vision_command(args)
+    except (CheckpointConversionError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"saved {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
