@@ -3,20 +3,41 @@
 Importing the package registers every config, model and processor with the transformers Auto classes.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForVideoClassification
 
+from .configuration_audio import InternVideo2AudioConfig
+from .configuration_internvideo2 import InternVideo2Config
+from .configuration_text import TEXT_ENCODER_PRESETS, InternVideo2TextConfig
 from .configuration_vision import VISION_PRESETS, InternVideo2VisionConfig
+from .modeling_audio import InternVideo2AudioModel
+from .modeling_internvideo2 import InternVideo2Model, InternVideo2Output
+from .modeling_text import InternVideo2TextForMaskedLM, InternVideo2TextModel
 from .modeling_vision import InternVideo2ForVideoClassification, InternVideo2VisionModel
 
-AutoConfig.register(InternVideo2VisionConfig.model_type, InternVideo2VisionConfig, exist_ok=True)
-AutoModel.register(InternVideo2VisionConfig, InternVideo2VisionModel, exist_ok=True)
-AutoModelForVideoClassification.register(InternVideo2VisionConfig, InternVideo2ForVideoClassification, exist_ok=True)
+for _config, _models in (
+    (InternVideo2VisionConfig, {AutoModel: InternVideo2VisionModel, AutoModelForVideoClassification: InternVideo2ForVideoClassification}),
+    (InternVideo2TextConfig, {AutoModel: InternVideo2TextModel, AutoModelForMaskedLM: InternVideo2TextForMaskedLM}),
+    (InternVideo2AudioConfig, {AutoModel: InternVideo2AudioModel}),
+    (InternVideo2Config, {AutoModel: InternVideo2Model}),
+):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    for _auto, _model in _models.items():
+        _auto.register(_config, _model, exist_ok=True)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "TEXT_ENCODER_PRESETS",
     "VISION_PRESETS",
+    "InternVideo2AudioConfig",
+    "InternVideo2AudioModel",
+    "InternVideo2Config",
+    "InternVideo2ForVideoClassification",
+    "InternVideo2Model",
+    "InternVideo2Output",
+    "InternVideo2TextConfig",
+    "InternVideo2TextForMaskedLM",
+    "InternVideo2TextModel",
     "InternVideo2VisionConfig",
     "InternVideo2VisionModel",
-    "InternVideo2ForVideoClassification",
 ]

@@ -92,10 +92,14 @@ def unwrap_state_dict(checkpoint: dict, source: str = "checkpoint") -> dict[str,
     tensors = {k: v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise CheckpointConversionError(f"{source} holds no tensors (top-level keys: {sorted(checkpoint)[:10]})")
-    others = sorted(k for k in checkpoint if k not in tensors)
+    others = sorted(k for k in checkpoint if k not in tensors and k not in TRAINING_METADATA_KEYS)
     if others:
         raise CheckpointConversionError(f"{source} mixes tensors with non-tensor entries {others[:10]}")
     return tensors
+
+
+# Non-tensor entries official training scripts save beside the weights; they carry no model parameters.
+TRAINING_METADATA_KEYS = frozenset({"config", "cfg", "epoch", "global_step", "optimizer", "scheduler", "scaler", "args"})
 
 
 @dataclass
@@ -164,6 +168,19 @@ def check_against_model(
         )
     if problems:
         raise CheckpointConversionError(f"{source}: " + "; ".join(problems))
+
+
+def load_converted_model(model_class, config, converted: dict[str, torch.Tensor], source: str = "checkpoint"):
+    """Check `converted` against a meta-device instance (strict: missing, unexpected and mis-shaped keys are errors),
+    then build the real model from it with `from_pretrained`, which also rebuilds non-persistent buffers and ties
+    weights. The weights keep the checkpoint's floating dtype."""
+    with torch.device("meta"):
+        skeleton = model_class(config)
+    tied = getattr(skeleton, "all_tied_weights_keys", None) or {}
+    check_against_model({**converted, **{k: converted[v] for k, v in tied.items() if v in converted}}, skeleton, source)
+    dtype = next((t.dtype for t in converted.values() if t.is_floating_point()), torch.float32)
+    model = model_class.from_pretrained(None, config=config, state_dict=converted, dtype=dtype)
+    return model.eval()
 
 
 def _preview(items: list[str], limit: int = 12) -> str:

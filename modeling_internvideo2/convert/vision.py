@@ -14,7 +14,7 @@ import torch
 from ..configuration_vision import VISION_PRESETS, InternVideo2VisionConfig
 from ..modeling_vision import InternVideo2ForVideoClassification, InternVideo2VisionModel
 from ..position_embeddings import interpolate_position_embeddings
-from .checkpoint_io import ConversionReport, RenameRule, check_against_model, rename_strict, unwrap_state_dict
+from .checkpoint_io import ConversionReport, RenameRule, load_converted_model, rename_strict, unwrap_state_dict
 
 TRAINING_ONLY = "training-only distillation head (decoders and their position tables)"
 OTHER_TOWER = "not part of the vision tower (convert the full model with the stage2/chat converters)"
@@ -189,8 +189,4 @@ def convert_vision_checkpoint(
         if any(k.startswith("classifier.") for k in converted)
         else InternVideo2VisionModel
     )
-    with torch.device("meta"):
-        model = model_class(config)
-    check_against_model(converted, model, source)
-    model.load_state_dict(converted, strict=True, assign=True)
-    return model.eval(), report
+    return load_converted_model(model_class, config, converted, source), report
