@@ -3,7 +3,16 @@
 Importing the package registers every config, model and processor with the transformers Auto classes.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForVideoClassification
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForVideoClassification,
+    AutoProcessor,
+    AutoTokenizer,
+)
+from transformers.models.auto.video_processing_auto import AutoVideoProcessor  # the top-level name needs torchvision
 
 from .configuration_audio import InternVideo2AudioConfig
 from .configuration_internvideo2 import InternVideo2Config
@@ -13,6 +22,10 @@ from .modeling_audio import InternVideo2AudioModel
 from .modeling_internvideo2 import InternVideo2Model, InternVideo2Output
 from .modeling_text import InternVideo2TextForMaskedLM, InternVideo2TextModel
 from .modeling_vision import InternVideo2ForVideoClassification, InternVideo2VisionModel
+from .processing.feature_extraction_internvideo2 import InternVideo2FeatureExtractor
+from .processing.processing_internvideo2 import InternVideo2Processor
+from .processing.tokenization_internvideo2 import InternVideo2Tokenizer
+from .processing.video_processing_internvideo2 import InternVideo2VideoProcessor
 
 for _config, _models in (
     (InternVideo2VisionConfig, {AutoModel: InternVideo2VisionModel, AutoModelForVideoClassification: InternVideo2ForVideoClassification}),
@@ -24,6 +37,15 @@ for _config, _models in (
     for _auto, _model in _models.items():
         _auto.register(_config, _model, exist_ok=True)
 
+for _config in (InternVideo2VisionConfig, InternVideo2Config):
+    # "torchvision" is the backend slot AutoVideoProcessor reads by default; our processor does not need torchvision.
+    AutoVideoProcessor.register(_config, video_processor_classes={"torchvision": InternVideo2VideoProcessor}, exist_ok=True)
+for _config in (InternVideo2TextConfig, InternVideo2Config):
+    AutoTokenizer.register(_config, tokenizer_class=InternVideo2Tokenizer, exist_ok=True)
+for _config in (InternVideo2AudioConfig, InternVideo2Config):
+    AutoFeatureExtractor.register(_config, InternVideo2FeatureExtractor, exist_ok=True)
+AutoProcessor.register(InternVideo2Config, InternVideo2Processor, exist_ok=True)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -32,6 +54,10 @@ __all__ = [
     "InternVideo2AudioConfig",
     "InternVideo2AudioModel",
     "InternVideo2Config",
+    "InternVideo2FeatureExtractor",
+    "InternVideo2Processor",
+    "InternVideo2Tokenizer",
+    "InternVideo2VideoProcessor",
     "InternVideo2ForVideoClassification",
     "InternVideo2Model",
     "InternVideo2Output",

@@ -15,6 +15,7 @@ import tempfile
 
 import torch
 
+from ..processing.video_processing_internvideo2 import InternVideo2VideoProcessor
 from .checkpoint_io import CheckpointConversionError, load_checkpoint
 from .vision import convert_vision_checkpoint
 
@@ -56,11 +57,20 @@ def convert_vision_command(args: argparse.Namespace) -> str:
         checkpoint, source=args.checkpoint, source_image_size=args.source_image_size, **overrides
     )
     model = model.to(_DTYPES[args.dtype])
-    from ..processing_defaults import video_processor_for
-
     return _write_atomically(
         args.output_dir, args.overwrite, model, video_processor_for(model.config), report.to_dict()
     )
+
+
+def video_processor_for(config) -> InternVideo2VideoProcessor:
+    """The official test-time preprocessing of a converted vision tower: Resize((S, S)) for the Stage-2/CLIP/classifier
+    encoders, short-side resize + center crop for the chat tower; frames = the position table's."""
+    size = config.image_size
+    if config.use_post_layernorm:  # the chat tower
+        return InternVideo2VideoProcessor(
+            "chat", num_frames=config.num_frames, size={"shortest_edge": size}, crop_size={"height": size, "width": size}
+        )
+    return InternVideo2VideoProcessor(num_frames=config.num_frames, size=size)
 
 
 def _write_atomically(output_dir: str, overwrite: bool, model, processor, report: dict) -> str:

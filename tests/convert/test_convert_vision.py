@@ -9,11 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForVideoClassification
+from transformers.models.auto.video_processing_auto import AutoVideoProcessor
 
 from internvideo2.convert.__main__ import main as convert_main
 from internvideo2.convert.checkpoint_io import CheckpointConversionError, check_against_model, load_checkpoint
 from internvideo2.convert.vision import OTHER_TOWER, TRAINING_ONLY, convert_vision_checkpoint, convert_vision_state_dict
 from internvideo2.modeling_vision import InternVideo2ForVideoClassification, InternVideo2VisionModel
+from internvideo2.processing import InternVideo2VideoProcessor
 
 from ..conftest import FIXTURES
 
@@ -168,6 +170,9 @@ def test_cli_converts_a_pth_file_that_auto_classes_load(tmp_path):
     x = torch.randn(2, 4, 3, 56, 56)
     torch.testing.assert_close(model(x).logits, reference(x).logits, rtol=0, atol=0)
     assert isinstance(AutoModel.from_pretrained(output), InternVideo2VisionModel)  # the backbone alone
+    processor = AutoVideoProcessor.from_pretrained(output)
+    assert isinstance(processor, InternVideo2VideoProcessor)
+    assert processor.num_frames == 4 and processor.size == {"height": 56, "width": 56}
 
     assert convert_main(["vision", *args]) == 1  # refuses to overwrite
     assert convert_main(["vision", *args, "--overwrite", "--num-frames", "8"]) == 0
