@@ -41,6 +41,8 @@ def infer_text_config(official: dict[str, torch.Tensor], num_attention_heads: in
     fusion = [i for i in layers if p + f"encoder.layer.{i}.crossattention.self.key.weight" in official]
     if not fusion:
         raise ValueError("text encoder has no cross-attention layers: not an InternVideo2 Stage-2 checkpoint")
+    if num_attention_heads is None and hidden_size % 64:
+        raise ValueError(f"text hidden size {hidden_size} is not a BERT size: pass text_num_attention_heads")
     return InternVideo2TextConfig(
         vocab_size=vocab_size,
         hidden_size=hidden_size,
@@ -58,6 +60,7 @@ def infer_stage2_config(
     official: dict[str, torch.Tensor],
     text_config: InternVideo2TextConfig | None = None,
     audio_config: InternVideo2AudioConfig | None = None,
+    text_num_attention_heads: int | None = None,
     **vision_overrides,
 ) -> InternVideo2Config:
     """Config of an official Stage-2 state dict. Audio towers default to the released BEATs_iter3 geometry."""
@@ -69,7 +72,7 @@ def infer_stage2_config(
     memory = official.get("av_concat_vision_proj.0.weight")
     return InternVideo2Config(
         vision_config=vision_config,
-        text_config=text_config or infer_text_config(official),
+        text_config=text_config or infer_text_config(official, text_num_attention_heads),
         audio_config=(audio_config or InternVideo2AudioConfig()) if has_audio else None,
         projection_dim=official["vision_proj.weight"].shape[0],
         memory_projection_dim=memory.shape[0] if memory is not None else None,
@@ -82,12 +85,14 @@ def convert_stage2_state_dict(
 ) -> tuple[dict[str, torch.Tensor], InternVideo2Config, ConversionReport]:
     """Official Stage-2 dict → (our state dict, config, report). Works on meta tensors.
 
-    `overrides`: `text_config`, `audio_config`, and vision options of `convert_vision_state_dict` (`num_frames` to
+    `overrides`: `text_config`, `audio_config`, `text_num_attention_heads`, and vision options of `convert_vision_state_dict` (`num_frames` to
     interpolate the position table, `num_attention_heads` for non-released widths, ...)."""
     official = _strip_module_prefix(unwrap_state_dict(checkpoint, source))
     if config is None:
         config = infer_stage2_config(official, **overrides)
-    vision_overrides = {k: v for k, v in overrides.items() if k not in ("text_config", "audio_config")}
+    vision_overrides = {
+        k: v for k, v in overrides.items() if k not in ("text_config", "audio_config", "text_num_attention_heads")
+    }
 
     vision_keys = {k: v for k, v in official.items() if k.startswith("vision_encoder.")}
     vision, _, report = convert_vision_state_dict(
