@@ -295,3 +295,26 @@ def test_bad_config_errors():
         tiny_config(image_size=50)
     with pytest.raises(StrictDataclassClassValidationError, match="hidden_act"):
         tiny_config(hidden_act="swish2")
+
+
+def test_flash_attention_is_optional_and_never_imported_eagerly():
+    import sys
+
+    assert "flash_attn" not in sys.modules  # importing the package did not import flash-attn
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="FlashAttention2"):
+            InternVideo2VisionModel(tiny_config()).set_attn_implementation("flash_attention_2")
+    else:
+        pytest.skip("flash-attn is installed")
+
+
+@pytest.mark.slow
+def test_flex_attention_matches_eager_forward():
+    model = InternVideo2VisionModel(tiny_config()).eval()
+    x = videos()
+    expected = model(x).last_hidden_state
+    model.set_attn_implementation("flex_attention")
+    with torch.no_grad():  # flex attention has no CPU backward
+        torch.testing.assert_close(model(x).last_hidden_state, expected, rtol=1e-4, atol=1e-4)
