@@ -22,6 +22,7 @@ from .modeling_audio import InternVideo2AudioModel
 from .modeling_internvideo2 import InternVideo2Model, InternVideo2Output
 from .modeling_text import InternVideo2TextForMaskedLM, InternVideo2TextModel
 from .modeling_vision import InternVideo2ForVideoClassification, InternVideo2VisionModel
+from .position_loading import register_position_table_loading
 from .processing.feature_extraction_internvideo2 import InternVideo2FeatureExtractor
 from .processing.processing_internvideo2 import InternVideo2Processor
 from .processing.tokenization_internvideo2 import InternVideo2Tokenizer
@@ -45,6 +46,7 @@ for _config in (InternVideo2TextConfig, InternVideo2Config):
 for _config in (InternVideo2AudioConfig, InternVideo2Config):
     AutoFeatureExtractor.register(_config, InternVideo2FeatureExtractor, exist_ok=True)
 AutoProcessor.register(InternVideo2Config, InternVideo2Processor, exist_ok=True)
+register_position_table_loading(InternVideo2VisionConfig.model_type)
 
 __version__ = "0.1.0"
 

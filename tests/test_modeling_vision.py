@@ -318,3 +318,28 @@ def test_flex_attention_matches_eager_forward():
     model.set_attn_implementation("flex_attention")
     with torch.no_grad():  # flex attention has no CPU backward
         torch.testing.assert_close(model(x).last_hidden_state, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_from_pretrained_interpolates_position_tables_for_other_frames_or_sizes(tmp_path):
+    from internvideo2.position_embeddings import interpolate_position_embeddings
+
+    model = InternVideo2VisionModel(tiny_config(use_separate_image_position_embeddings=True)).eval()
+    model.save_pretrained(tmp_path)
+    table = model.embeddings.position_embeddings.detach()
+    more_frames = InternVideo2VisionModel.from_pretrained(tmp_path, num_frames=8).eval()
+    torch.testing.assert_close(
+        more_frames.embeddings.position_embeddings, interpolate_position_embeddings(table, 4, 8, 4), rtol=0, atol=0
+    )
+    x = videos(frames=8)
+    torch.testing.assert_close(more_frames(x).last_hidden_state, model(x).last_hidden_state, rtol=0, atol=1e-6)
+    larger = InternVideo2VisionModel.from_pretrained(tmp_path, image_size=70).eval()
+    torch.testing.assert_close(
+        larger.embeddings.position_embeddings, interpolate_position_embeddings(table, 4, 4, 5), rtol=0, atol=0
+    )
+    image_table = model.embeddings.image_position_embeddings.detach()
+    torch.testing.assert_close(
+        larger.embeddings.image_position_embeddings, interpolate_position_embeddings(image_table, 1, 1, 5), rtol=0, atol=0
+    )
+    # Both changed at once is ambiguous: the loader refuses (its report names the table and the reason).
+    with pytest.raises(RuntimeError, match="automatic conversion of the weights"):
+        InternVideo2VisionModel.from_pretrained(tmp_path, num_frames=8, image_size=70)
