@@ -23,6 +23,7 @@ from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from .attention import eager_attention_forward
 from .configuration_text import InternVideo2TextConfig
 
 
@@ -35,25 +36,6 @@ SELF_ATTENTION_MASK_VALUE = -10000.0
 # Parts of a Hugging Face BERT checkpoint a model may leave out: the pooler and the pretraining heads (the official
 # code drops the pooler and the next-sentence head too; the bare encoder also has no MLM head).
 _UNUSED_BERT_PARTS = re.compile(r"^(bert\.)?pooler\.|^cls\.")
-
-
-def eager_attention_forward(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float,
-    dropout: float = 0.0,
-    **kwargs: Unpack[TransformersKwargs],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
-    if attention_mask is not None:
-        attn_weights = attn_weights + attention_mask
-    attn_weights = nn.functional.softmax(attn_weights, dim=-1)
-    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
-    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
-    return attn_output, attn_weights
 
 
 def self_attention_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
