@@ -8,6 +8,7 @@ from transformers import (
     AutoFeatureExtractor,
     AutoModel,
     AutoModelForMaskedLM,
+    AutoModelForPreTraining,
     AutoModelForVideoClassification,
     AutoProcessor,
     AutoTokenizer,
@@ -20,6 +21,7 @@ from .configuration_text import TEXT_ENCODER_PRESETS, InternVideo2TextConfig
 from .configuration_vision import VISION_PRESETS, InternVideo2VisionConfig
 from .modeling_audio import InternVideo2AudioModel
 from .modeling_internvideo2 import InternVideo2Model, InternVideo2Output
+from .modeling_pretraining import InternVideo2ForPreTraining, InternVideo2PreTrainingConfig
 from .modeling_text import InternVideo2TextForMaskedLM, InternVideo2TextModel
 from .modeling_vision import InternVideo2ForVideoClassification, InternVideo2VisionModel
 from .position_loading import register_position_table_loading
@@ -33,6 +35,7 @@ for _config, _models in (
     (InternVideo2TextConfig, {AutoModel: InternVideo2TextModel, AutoModelForMaskedLM: InternVideo2TextForMaskedLM}),
     (InternVideo2AudioConfig, {AutoModel: InternVideo2AudioModel}),
     (InternVideo2Config, {AutoModel: InternVideo2Model}),
+    (InternVideo2PreTrainingConfig, {AutoModelForPreTraining: InternVideo2ForPreTraining}),
 ):
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     for _auto, _model in _models.items():
@@ -60,9 +63,11 @@ __all__ = [
     "InternVideo2Processor",
     "InternVideo2Tokenizer",
     "InternVideo2VideoProcessor",
+    "InternVideo2ForPreTraining",
     "InternVideo2ForVideoClassification",
     "InternVideo2Model",
     "InternVideo2Output",
+    "InternVideo2PreTrainingConfig",
     "InternVideo2TextConfig",
     "InternVideo2TextForMaskedLM",
     "InternVideo2TextModel",
