@@ -364,6 +364,7 @@ def write_video(
     bit_rate: int | None = None,
     preset: str = "veryfast",
     reproducible: bool = True,
+    keyframe_interval: int | None = None,
 ) -> str:
     """Encode RGB frames (and an optional mono waveform) into a video file with PyAV; returns the encoder used.
 
@@ -381,8 +382,11 @@ def write_video(
         reproducible: make the file bit-identical from run to run: one swscale thread and x264 single-threaded on
             its C code path (its SIMD path let memory left over from earlier allocations change the stream). About
             1.5x slower on small clips and 3.5x at 720p; pass False where only speed matters.
+        keyframe_interval: frames between keyframes (the encoder's default when None; x264 uses 250).
     """
     fps = _check_int("fps", fps, minimum=1)
+    if keyframe_interval is not None:
+        keyframe_interval = _check_int("keyframe_interval", keyframe_interval, minimum=1)
     crf = _check_int("crf", crf, minimum=0)
     if not isinstance(reproducible, bool):
         raise TypeError(f"reproducible must be a bool, got {type(reproducible).__name__}")
@@ -409,6 +413,8 @@ def write_video(
     with av.open(str(path), mode="w") as container:
         video_stream = container.add_stream(encoder, rate=fps)
         video_stream.width, video_stream.height, video_stream.pix_fmt = width, height, "yuv420p"
+        if keyframe_interval is not None:
+            video_stream.codec_context.gop_size = keyframe_interval
         if bit_rate is not None:
             video_stream.bit_rate = bit_rate
         elif encoder == "mpeg4":
@@ -455,6 +461,7 @@ def write_sample_video(
     crf: int = 18,
     bit_rate: int | None = None,
     reproducible: bool = True,
+    keyframe_interval: int | None = None,
 ) -> SyntheticVideoSample:
     """Write one synthetic clip (with a tone when `pitch` is given) in one call, for examples and smoke tests.
 
@@ -468,7 +475,7 @@ def write_sample_video(
     audio = None if pitch is None else render_tone(sample, duration_s=num_frames / fps, sample_rate=sample_rate)
     write_video(
         path, frames, fps=fps, codec=codec, audio=audio, sample_rate=sample_rate, crf=crf, bit_rate=bit_rate,
-        reproducible=reproducible,
+        reproducible=reproducible, keyframe_interval=keyframe_interval,
     )
     return sample
 
@@ -483,12 +490,13 @@ def write_benchmark_video(
     seed: int = 0,
     bit_rate: int = 4_000_000,
     reproducible: bool = False,
+    keyframe_interval: int | None = None,
 ) -> SyntheticVideoSample:
     """A long clip for decoding benchmarks: by default 10 s of 720p H.264 at 30 fps and 4 Mbit/s.
 
     A target bit rate (rather than a quality level, which would quantise the pixel noise away) makes the stream as
-    dense as ordinary 720p web video, so decoding costs what it would on real footage; x264 keeps its default GOP
-    (250 frames) and B-frames. Writing the default clip takes about 10-20 s on two cores; frames are the same for
+    dense as ordinary 720p web video, so decoding costs what it would on real footage; x264 keeps its B-frames and,
+    unless `keyframe_interval` is given, its default GOP (250 frames; web video often has one keyframe per 1-2 s). Writing the default clip takes about 10-20 s on two cores; frames are the same for
     a given seed, while the encoded bytes may differ slightly between runs unless `reproducible` (3.5x slower).
     """
     if not duration_s > 0:
@@ -496,7 +504,7 @@ def write_benchmark_video(
     fps = _check_int("fps", fps, minimum=1)
     return write_sample_video(
         path, num_frames=max(2, round(duration_s * fps)), size=size, fps=fps, codec=codec, motion="orbit", seed=seed,
-        bit_rate=bit_rate, reproducible=reproducible,
+        bit_rate=bit_rate, reproducible=reproducible, keyframe_interval=keyframe_interval,
     )
 
 

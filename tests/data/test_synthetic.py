@@ -445,3 +445,15 @@ def test_other_errors(tmp_path, monkeypatch, call, error, message):
         call()
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_keyframe_interval_sets_the_gop(tmp_path):
+    import av
+
+    from internvideo2.data import write_sample_video
+
+    path = tmp_path / "gop.mp4"
+    write_sample_video(path, num_frames=20, size=32, keyframe_interval=5)
+    with av.open(str(path)) as container:
+        keyframes = [i for i, packet in enumerate(p for p in container.demux(video=0) if p.size) if packet.is_keyframe]
+    assert keyframes[:2] == [0, 5] and len(keyframes) >= 3
