@@ -4,7 +4,7 @@
     python -m internvideo2.eval TASK --help
 
 Tasks: zero-shot-classification, classification, retrieval, multiple-choice, linear-probe, audio-classification,
-audio-retrieval, export-features. Results go to --output-dir (default eval_results/TASK): results.json, results.md
+audio-retrieval, export-features, chat-multiple-choice, chat-open-ended. Results go to --output-dir (default eval_results/TASK): results.json, results.md
 (the table, also printed) and plots. Runs on CPU or GPU; for several GPUs (or CPU processes) launch it with
 `accelerate launch -m internvideo2.eval ...` or `torchrun --nproc_per_node N -m internvideo2.eval ...`.
 """

@@ -18,11 +18,13 @@ from transformers.models.auto.video_processing_auto import AutoVideoProcessor  #
 
 from .configuration_audio import InternVideo2AudioConfig
 from .configuration_chat import InternVideo2ChatConfig, InternVideo2QFormerConfig
+from .configuration_clip import InternVideo2ClipConfig
 from .configuration_internvideo2 import InternVideo2Config
 from .configuration_text import TEXT_ENCODER_PRESETS, InternVideo2TextConfig
 from .configuration_vision import VISION_PRESETS, InternVideo2VisionConfig
 from .modeling_audio import InternVideo2AudioModel
 from .modeling_chat import InternVideo2ChatForConditionalGeneration
+from .modeling_clip import InternVideo2ClipModel, InternVideo2ClipOutput
 from .modeling_internvideo2 import InternVideo2Model, InternVideo2Output
 from .modeling_pretraining import InternVideo2ForPreTraining, InternVideo2PreTrainingConfig
 from .modeling_text import InternVideo2TextForMaskedLM, InternVideo2TextModel
@@ -40,6 +42,7 @@ for _config, _models in (
     (InternVideo2TextConfig, {AutoModel: InternVideo2TextModel, AutoModelForMaskedLM: InternVideo2TextForMaskedLM}),
     (InternVideo2AudioConfig, {AutoModel: InternVideo2AudioModel}),
     (InternVideo2Config, {AutoModel: InternVideo2Model}),
+    (InternVideo2ClipConfig, {AutoModel: InternVideo2ClipModel}),
     (InternVideo2PreTrainingConfig, {AutoModelForPreTraining: InternVideo2ForPreTraining}),
     (InternVideo2QFormerConfig, {AutoModel: InternVideo2QFormerModel}),
     (InternVideo2ChatConfig, {AutoModelForImageTextToText: InternVideo2ChatForConditionalGeneration}),
@@ -69,6 +72,9 @@ __all__ = [
     "InternVideo2ChatConfig",
     "InternVideo2ChatForConditionalGeneration",
     "InternVideo2ChatProcessor",
+    "InternVideo2ClipConfig",
+    "InternVideo2ClipModel",
+    "InternVideo2ClipOutput",
     "InternVideo2Config",
     "InternVideo2FeatureExtractor",
     "InternVideo2Processor",

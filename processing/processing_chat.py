@@ -8,6 +8,8 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.video_processing_utils import VideoProcessorMixin
 
+from internvideo2.hd_tiling import hd_tiles
+
 VIDEO_PLACEHOLDER = "[<VID_PLH>]"
 IMAGE_PLACEHOLDER = "[<IMG_PLH>]"
 _PLACEHOLDERS = re.compile(re.escape(VIDEO_PLACEHOLDER) + "|" + re.escape(IMAGE_PLACEHOLDER))
@@ -51,6 +53,12 @@ class InternVideo2ChatProcessor(ProcessorMixin):
     `media_token` in place of each placeholder, and left-pads the batch. `qformer_text` (one instruction per prompt)
     is tokenized for the Q-Former, left padded and truncated from the left, one row per media item.
 
+    HD (`hd_num`, spec §5.3): each video is sampled at its own size, cut by `hd_tiles` into at most `hd_num` sub-videos
+    of `hd_local_size`² (row-major; `hd_padding` picks the padding grid rule) plus, with `hd_add_global`, the whole
+    clip as one more sub-video, last; all are then rescaled and normalised like the frames of a plain call. The
+    video's `<Video>[<VID_PLH>]</Video>` block is repeated once per sub-video and its Q-Former instruction once per
+    sub-video, so `pixel_values_videos` holds every sub-video of every video, in order.
+
     The LLM tokenizer must know `media_token` (add it with `tokenizer.add_special_tokens({"additional_special_tokens":
     ["<VID_PLH>"]})`) and have a pad token; the model config's `media_token_id` must be its id.
     """
@@ -64,8 +72,20 @@ class InternVideo2ChatProcessor(ProcessorMixin):
         num_media_tokens: int = 96,
         media_token: str = "<VID_PLH>",
         qformer_max_length: int = 512,
+        hd_num: int | None = None,
+        hd_local_size: int = 224,
+        hd_padding: bool = False,
+        hd_add_global: bool = True,
         **kwargs,
     ):
+        if hd_num is not None and (isinstance(hd_num, bool) or not isinstance(hd_num, int) or hd_num < 1):
+            raise ValueError(f"hd_num must be a positive int or None, got {hd_num!r}")
+        if isinstance(hd_local_size, bool) or not isinstance(hd_local_size, int) or hd_local_size < 1:
+            raise ValueError(f"hd_local_size must be a positive int, got {hd_local_size!r}")
+        self.hd_num = hd_num
+        self.hd_local_size = hd_local_size
+        self.hd_padding = hd_padding
+        self.hd_add_global = hd_add_global
         if tokenizer is not None:
             token_id = tokenizer.convert_tokens_to_ids(media_token)
             if token_id is None or token_id == tokenizer.unk_token_id:
@@ -113,7 +133,11 @@ class InternVideo2ChatProcessor(ProcessorMixin):
         texts = [text] if isinstance(text, str) else list(text)
         data = {}
         num_videos = num_images = 0
-        if videos is not None:
+        tiles_per_video = None
+        if videos is not None and self.hd_num is not None:
+            data["pixel_values_videos"], tiles_per_video = self._hd_videos(videos, videos_kwargs or {})
+            num_videos = len(tiles_per_video)
+        elif videos is not None:
             data.update(self.video_processor(videos, return_tensors="pt", **(videos_kwargs or {})))
             num_videos = len(data["pixel_values_videos"])
         if images is not None:
@@ -131,6 +155,8 @@ class InternVideo2ChatProcessor(ProcessorMixin):
             )
         if num_videos and num_images:
             raise ValueError("pass videos or images in one call, not both (the model takes one kind per forward)")
+        if tiles_per_video is not None:
+            texts = self._repeat_video_blocks(texts, tiles_per_video)
 
         rows = [self._prompt_ids(t) for t in texts]
         width = max(len(r) for r in rows)
@@ -159,6 +185,36 @@ class InternVideo2ChatProcessor(ProcessorMixin):
             data["qformer_input_ids"] = encoded["input_ids"]
             data["qformer_attention_mask"] = encoded["attention_mask"]
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _hd_videos(self, videos, videos_kwargs: dict) -> tuple[torch.Tensor, list[int]]:
+        """Sub-videos of every video (frames sampled at full size, tiled in [0, 255], then normalised) and their
+        number per video."""
+        raw_options = dict(do_resize=False, do_center_crop=False, do_rescale=False, do_normalize=False)
+        clips = self.video_processor(videos, return_tensors="pt", **{**videos_kwargs, **raw_options})
+        processor = self.video_processor
+        mean = torch.tensor(videos_kwargs.get("image_mean", processor.image_mean)).view(1, 1, -1, 1, 1)
+        std = torch.tensor(videos_kwargs.get("image_std", processor.image_std)).view(1, 1, -1, 1, 1)
+        scale = videos_kwargs.get("rescale_factor", processor.rescale_factor)
+        tiles, counts = [], []
+        for clip in clips["pixel_values_videos"]:
+            sub_videos = hd_tiles(clip.float(), self.hd_num, self.hd_local_size, self.hd_padding, self.hd_add_global)
+            num_local = len(sub_videos) - int(self.hd_add_global)
+            if num_local > self.hd_num:
+                raise ValueError(
+                    f"a {clip.shape[-1]}x{clip.shape[-2]} video gives {num_local} tiles of {self.hd_local_size}: more "
+                    f"tiles than hd_num={self.hd_num} (the padding rule pads to multiples of 224; use hd_padding=False)"
+                )
+            tiles.append((sub_videos * scale - mean) / std)
+            counts.append(len(sub_videos))
+        return torch.cat(tiles), counts
+
+    @staticmethod
+    def _repeat_video_blocks(texts: list[str], tiles_per_video: list[int]) -> list[str]:
+        """The k-th `<Video>[<VID_PLH>]</Video>` block (or bare placeholder) repeated once per sub-video of video k."""
+        counts = iter(tiles_per_video)
+        block = re.compile(r"(?:<Video>)?" + re.escape(VIDEO_PLACEHOLDER) + r"(?:</Video>)?")
+        expand = lambda match: match.group(0) * next(counts)  # noqa: E731
+        return [block.sub(expand, text) for text in texts]
 
     def _prompt_ids(self, prompt: str) -> list[int]:
         pieces = _PLACEHOLDERS.split(prompt)

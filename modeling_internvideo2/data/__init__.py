@@ -1,5 +1,24 @@
-"""Data utilities: labelled synthetic videos for tests, smoke runs and benchmarks."""
+"""Data utilities: annotation loaders, the decoding transform, collators, modality mixing, and labelled synthetic
+videos for tests, smoke runs and benchmarks."""
 
+from .collators import InternVideo2VideoCollator, InternVideo2VideoTextCollator
+from .datasets import (
+    CLASSIFICATION_FEATURES,
+    MEDIA_TYPES,
+    STAGE1_FEATURES,
+    TRANSFORM_OUTPUT_COLUMNS,
+    VIDEO_TEXT_FEATURES,
+    InternVideo2MediaTransform,
+    MediaSkippedWarning,
+    from_media_dataset,
+    load_classification_csv,
+    load_retrieval_json,
+    load_stage1_csv,
+    load_video_text_json,
+    seeded_generator,
+    stage2_video_processor,
+)
+from .mixing import InternVideo2ModalityBatchSampler
 from .synthetic import (
     ATTRIBUTES,
     COLORS,
@@ -41,4 +60,21 @@ __all__ = [
     "write_benchmark_video",
     "write_sample_video",
     "write_video",
+    "CLASSIFICATION_FEATURES",
+    "MEDIA_TYPES",
+    "STAGE1_FEATURES",
+    "TRANSFORM_OUTPUT_COLUMNS",
+    "VIDEO_TEXT_FEATURES",
+    "InternVideo2MediaTransform",
+    "InternVideo2ModalityBatchSampler",
+    "InternVideo2VideoCollator",
+    "InternVideo2VideoTextCollator",
+    "MediaSkippedWarning",
+    "from_media_dataset",
+    "load_classification_csv",
+    "load_retrieval_json",
+    "load_stage1_csv",
+    "load_video_text_json",
+    "seeded_generator",
+    "stage2_video_processor",
 ]

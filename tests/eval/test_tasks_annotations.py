@@ -221,7 +221,7 @@ def test_every_task_has_a_command_with_help():
     parser = build_parser()
     assert set(TASKS) == {
         "zero-shot-classification", "classification", "retrieval", "multiple-choice", "linear-probe",
-        "audio-classification", "audio-retrieval", "export-features",
+        "audio-classification", "audio-retrieval", "export-features", "chat-multiple-choice", "chat-open-ended",
     }
     for name in TASKS:
         with pytest.raises(SystemExit) as exit_info:
