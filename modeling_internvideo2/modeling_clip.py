@@ -17,6 +17,7 @@ from transformers.utils import ModelOutput
 from .configuration_clip import InternVideo2ClipConfig
 from .configuration_vision import InternVideo2VisionConfig
 from .modeling_vision import InternVideo2VisionModel
+from .losses.contrastive import in_batch_contrastive_loss
 
 
 @dataclass
@@ -277,13 +278,7 @@ class InternVideo2ClipModel(InternVideo2ClipPreTrainedModel):
             logits_per_video = video_embeds @ text_embeds.T / self.temperature
             logits_per_text = logits_per_video.T
             if return_loss:
-                if logits_per_video.shape[0] != logits_per_video.shape[1]:
-                    raise ValueError(
-                        f"return_loss needs one text per video, got {logits_per_video.shape[0]} videos and "
-                        f"{logits_per_video.shape[1]} texts"
-                    )
-                targets = torch.arange(logits_per_video.shape[0], device=logits_per_video.device)
-                loss = (F.cross_entropy(logits_per_video, targets) + F.cross_entropy(logits_per_text, targets)) / 2
+                loss = in_batch_contrastive_loss(logits_per_video)
         elif return_loss:
             raise ValueError("return_loss needs both texts and videos (or images)")
         return InternVideo2ClipOutput(

@@ -14,6 +14,7 @@ from .configuration_internvideo2 import InternVideo2Config
 from .modeling_audio import InternVideo2AudioModel
 from .modeling_text import InternVideo2TextForMaskedLM
 from .modeling_vision import InternVideo2VisionModel
+from .losses.contrastive import in_batch_contrastive_loss
 
 
 @dataclass
@@ -336,13 +337,7 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
             logits_per_video = media_embeds @ text.embeds.T / self.temperature
             logits_per_text = logits_per_video.T
             if return_loss:
-                if logits_per_video.shape[0] != logits_per_video.shape[1]:
-                    raise ValueError(
-                        f"return_loss needs one text per video, got {logits_per_video.shape[0]} videos and "
-                        f"{logits_per_video.shape[1]} texts"
-                    )
-                targets = torch.arange(logits_per_video.shape[0], device=logits_per_video.device)
-                loss = (F.cross_entropy(logits_per_video, targets) + F.cross_entropy(logits_per_text, targets)) / 2
+                loss = in_batch_contrastive_loss(logits_per_video)
         elif return_loss:
             raise ValueError("return_loss needs text and a visual or audio input")
 

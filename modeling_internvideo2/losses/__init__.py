@@ -12,7 +12,12 @@ from .audio_visual import (
     concat_audio_vision_tokens,
     fuse_audio_vision_embeds,
 )
-from .contrastive import InternVideo2VideoTextContrastiveLoss, multi_positive_targets, video_text_similarity
+from .contrastive import (
+    InternVideo2VideoTextContrastiveLoss,
+    in_batch_contrastive_loss,
+    multi_positive_targets,
+    video_text_similarity,
+)
 from .distillation import InternVideo2DistillationLoss, InternVideo2DistillationLossOutput, cosine_distillation_loss
 from .distributed import all_gather_batch, distributed_rank_and_world_size
 from .masked_language_modeling import (
@@ -29,6 +34,7 @@ from .matching import (
 
 
 __all__ = [
+    "in_batch_contrastive_loss",
     "InternVideo2AudioVisualTextContrastiveLoss",
     "InternVideo2AudioVisualTextMatchingLoss",
     "InternVideo2DistillationLoss",

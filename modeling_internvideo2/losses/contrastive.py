@@ -57,6 +57,16 @@ def video_text_similarity(
     return F.normalize(vision_embeds, dim=-1) @ F.normalize(text_embeds, dim=-1).T / temperature
 
 
+def in_batch_contrastive_loss(logits_per_video: torch.Tensor) -> torch.Tensor:
+    """CLIP's local loss: symmetric cross-entropy of (videos, texts) logits whose i-th video matches the i-th text."""
+    if logits_per_video.ndim != 2 or logits_per_video.shape[0] != logits_per_video.shape[1]:
+        raise ValueError(
+            f"return_loss needs one text per video, got logits of shape {tuple(logits_per_video.shape)}"
+        )
+    targets = torch.arange(logits_per_video.shape[0], device=logits_per_video.device)
+    return (F.cross_entropy(logits_per_video, targets) + F.cross_entropy(logits_per_video.T, targets)) / 2
+
+
 def multi_positive_targets(row_ids: torch.Tensor, column_ids: torch.Tensor) -> torch.Tensor:
     """Soft targets `(len(row_ids), len(column_ids))`: 1 where the sample ids match, each row normalised to sum 1.
 
