@@ -45,6 +45,7 @@ from ..modeling_vision import InternVideo2ForVideoClassification
 from ..processing.video_processing_internvideo2 import InternVideo2VideoProcessor
 from .arguments import InternVideo2DataArguments
 from .model_card import write_model_card
+from .running import train_and_evaluate
 
 PROBE_MODES = ("none", "linear", "attentive")
 _NO_DECAY_NAMES = (
@@ -526,23 +527,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "hyperparameters": {"probe": finetune_args.probe},
         },
     )
-    metrics = {}
-    if train_dataset is not None:
-        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        metrics.update(result.metrics)
-    if eval_dataset is not None:
-        results = trainer.evaluate()
-        trainer.log_metrics("eval", results)
-        trainer.save_metrics("eval", results)
-        metrics.update(results)
-    if train_dataset is not None:
-        trainer.save_model()
-        trainer.create_model_card()
-    if training_args.push_to_hub:
-        trainer.push_to_hub()
-    return metrics
+    return train_and_evaluate(trainer, training_args)
 
 
 if __name__ == "__main__":

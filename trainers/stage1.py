@@ -58,6 +58,7 @@ from ..teachers import (
     InternVideo2VideoTeacher,
 )
 from .arguments import InternVideo2DataArguments
+from .running import train_and_evaluate
 from .finetune import InternVideo2TransformEpochCallback, layer_decay_parameter_groups
 from .model_card import write_model_card
 
@@ -500,22 +501,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         clip_loss_ratio=tuple(stage1_args.clip_loss_ratio), mae_loss_ratio=stage1_args.mae_loss_ratio,
         train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=InternVideo2VideoCollator(),
     )
-    metrics = {}
-    if train_dataset is not None:
-        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()
-        trainer.create_model_card()
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        metrics.update(result.metrics)
-    if eval_dataset is not None:
-        results = trainer.evaluate()
-        trainer.log_metrics("eval", results)
-        trainer.save_metrics("eval", results)
-        metrics.update(results)
-    if training_args.push_to_hub:
-        trainer.push_to_hub()
-    return metrics
+    return train_and_evaluate(trainer, training_args)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import datasets
 import torch
 from torch.utils.data import DataLoader
 from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint, seed_worker
+from transformers.trainer_utils import seed_worker
 from transformers.utils import ModelOutput
 
 from ..data.collators import InternVideo2VideoTextCollator
@@ -51,6 +51,7 @@ from .arguments import (
     InternVideo2Stage2Arguments,
     parse_ratios,
 )
+from .running import train_and_evaluate
 
 
 AUDIO_VISUAL_LOSSES = ("avtc", "avtm", "avmlm")
@@ -747,29 +748,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             teacher = InternVideo2VisionModel.from_pretrained(stage2_args.teacher_model_name_or_path)
         trainer = InternVideo2Stage2Trainer(model=model, stage2_args=stage2_args, teacher_model=teacher, **common)
 
-    metrics = {}
-    if train_dataset is not None:
-        checkpoint = training_args.resume_from_checkpoint
-        if checkpoint == "last":
-            checkpoint = get_last_checkpoint(training_args.output_dir)
-            if checkpoint is None:
-                raise FileNotFoundError(f"--resume_from_checkpoint last: no checkpoint in {training_args.output_dir}")
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-        trainer.save_model()
-        trainer.save_state()
-        trainer.log_metrics("train", result.metrics)
-        trainer.save_metrics("train", result.metrics)
-        metrics.update(result.metrics)
-    if eval_dataset is not None:
-        results = trainer.evaluate()
-        trainer.log_metrics("eval", results)
-        trainer.save_metrics("eval", results)
-        metrics.update(results)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        # leave together and stop the communication threads before the interpreter exits
-        trainer.accelerator.wait_for_everyone()
-        torch.distributed.destroy_process_group()
-    return metrics
+    return train_and_evaluate(trainer, training_args, model_card=False)
 
 
 if __name__ == "__main__":
