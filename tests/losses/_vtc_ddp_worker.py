@@ -1,8 +1,8 @@
 """Runs the VTC loss under DDP on 2 CPU processes (gloo) and saves each rank's loss and averaged gradients.
 
-Usage: python _vtc_ddp_worker.py OUTPUT_DIR. Launched by test_contrastive_distributed.py. The ranks are forked (this
-process runs no torch op before, so no thread pool exists yet) to avoid re-importing the package in each rank, and
-rendezvous through a file in OUTPUT_DIR, so no TCP port can be taken by another process in between.
+Usage: python _vtc_ddp_worker.py OUTPUT_DIR. Launched by test_contrastive_distributed.py. The ranks are spawned (a
+fork after importing transformers can deadlock on a thread some library started) and rendezvous through a file in
+OUTPUT_DIR, so no TCP port can be taken by another process in between.
 """
 
 import sys
@@ -86,4 +86,4 @@ def run(rank, output_dir):
 
 
 if __name__ == "__main__":
-    mp.start_processes(run, args=(sys.argv[1],), nprocs=WORLD_SIZE, start_method="fork")
+    mp.start_processes(run, args=(sys.argv[1],), nprocs=WORLD_SIZE, start_method="spawn")
