@@ -27,8 +27,8 @@ from .modeling_chat import InternVideo2ChatForConditionalGeneration
 from .modeling_clip import InternVideo2ClipModel, InternVideo2ClipOutput
 from .modeling_internvideo2 import InternVideo2Model, InternVideo2Output
 from .modeling_pretraining import InternVideo2ForPreTraining, InternVideo2PreTrainingConfig
-from .modeling_text import InternVideo2TextForMaskedLM, InternVideo2TextModel
 from .modeling_qformer import InternVideo2QFormerModel
+from .modeling_text import InternVideo2TextForMaskedLM, InternVideo2TextModel
 from .modeling_vision import InternVideo2ForVideoClassification, InternVideo2VisionModel
 from .position_loading import register_position_table_loading
 from .processing.feature_extraction_internvideo2 import InternVideo2FeatureExtractor
