@@ -14,6 +14,9 @@ STAGES = ("stage1", "stage2", "stage3", "finetune")
 
 def main(argv: list[str] | None = None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return None
     if not argv or argv[0] not in STAGES:
         given = repr(argv[0]) if argv else "nothing"
         raise SystemExit(f"usage: python -m internvideo2.trainers {{{','.join(STAGES)}}} [arguments]; got {given}")
