@@ -2,6 +2,7 @@
 
     internvideo2 demo                 # build a small encoder, write a sample mp4, encode it, print shape and clips/s
     internvideo2 demo --video my.mp4 --preset B/14
+    internvideo2 quickstart --output-dir out  # train, distil, evaluate, save, reload a small model on synthetic clips
 """
 
 import argparse
@@ -49,6 +50,12 @@ def demo(args: argparse.Namespace) -> None:
     print(f"encoder throughput: {args.batch_size / seconds:.2f} clips/s (batch {args.batch_size}, {args.num_frames} frames)")
 
 
+def quickstart(args: argparse.Namespace) -> None:
+    from .quickstart import run_quickstart
+
+    run_quickstart(args.output_dir, smoke=args.smoke, seed=args.seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="internvideo2", description="InternVideo2 for Hugging Face transformers")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,9 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--batch-size", type=int, default=2)
     demo_parser.add_argument("--repeats", type=int, default=3)
     demo_parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    quickstart_parser = commands.add_parser(
+        "quickstart", help="data -> Stage-2 training -> distillation -> zero-shot eval -> save -> reload (CPU, offline)"
+    )
+    quickstart_parser.add_argument("--output-dir", default="internvideo2_quickstart", help="folder for data, models, plot")
+    quickstart_parser.add_argument("--smoke", action="store_true", help="a seconds-long run (numbers mean nothing)")
+    quickstart_parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        demo(args)
+        {"demo": demo, "quickstart": quickstart}[args.command](args)
     except (ValueError, FileNotFoundError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
