@@ -81,7 +81,10 @@ def run(rank, output_dir):
                 "loss": loss.detach(),
                 "grads": {name: parameter.grad.clone() for name, parameter in model.module.named_parameters()},
             }
-    torch.save(results, Path(output_dir) / f"rank{rank}.pt")
+    # written under a temporary name, then renamed: the test reads a file as soon as it appears
+    partial = Path(output_dir) / f"rank{rank}.pt.partial"
+    torch.save(results, partial)
+    partial.rename(Path(output_dir) / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 
