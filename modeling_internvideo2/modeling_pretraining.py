@@ -41,7 +41,7 @@ from .convert.checkpoint_io import (
 from .convert.vision import convert_vision_state_dict, infer_vision_config, vision_prefix
 from .masking import prepend_cls_to_mask, select_visible_tokens
 from .modeling_vision import InternVideo2VisionModel
-from .position_embeddings import image_position_embeddings_from_video, interpolate_position_embeddings, sincos_3d
+from .position_embeddings import interpolate_position_embeddings, position_table_for, sincos_3d
 
 DECODER_TYPES = ("linear", "mlp")
 
@@ -287,15 +287,7 @@ class InternVideo2ForPreTraining(PreTrainedModel):
         """A decoder position table for `num_frames` temporal tokens on a `grid_size`² grid, by the encoder's rules
         (image table or time-mean for one frame, official interpolation otherwise)."""
         vision = self.config.vision_config
-        table_frames = vision.num_frames // vision.tubelet_size
-        if num_frames == 1:
-            source_frames = 1
-            if image_table is None:
-                image_table = image_position_embeddings_from_video(table, table_frames)
-            table = image_table
-        else:
-            source_frames = table_frames
-        return interpolate_position_embeddings(table, source_frames, num_frames, grid_size)
+        return position_table_for(table, image_table, vision.num_frames // vision.tubelet_size, num_frames, grid_size)
 
     def forward(
         self,

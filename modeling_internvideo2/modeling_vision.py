@@ -18,7 +18,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .attention import eager_attention_forward
 from .configuration_vision import InternVideo2VisionConfig
-from .position_embeddings import image_position_embeddings_from_video, interpolate_position_embeddings, sincos_3d
+from .position_embeddings import position_table_for, sincos_3d
 
 logger = logging.get_logger(__name__)
 
@@ -82,27 +82,21 @@ class InternVideo2VisionEmbeddings(nn.Module):
         """The table for an input of `num_frames` temporal tokens on a `grid_size`² grid (1 frame = image rule)."""
         config = self.config
         table_frames = config.num_frames // config.tubelet_size
-        if num_frames == 1:
-            if self.image_position_embeddings is not None:
-                table = self.image_position_embeddings
-            else:
-                table = image_position_embeddings_from_video(self.position_embeddings, table_frames)
-            source_frames = 1
-        else:
-            table, source_frames = self.position_embeddings, table_frames
-        if source_frames == num_frames and grid_size == config.grid_size:
-            return table
-        if not interpolate:
+        needs_resize = num_frames not in (1, table_frames) or grid_size != config.grid_size
+        if needs_resize and not interpolate:
             raise ValueError(
                 f"pixel_values_videos has {num_frames * config.tubelet_size} frames of "
                 f"{grid_size * config.patch_size}x{grid_size * config.patch_size} pixels but the position table covers "
                 f"{config.num_frames} frames of {config.image_size}x{config.image_size}; pass interpolate_pos_encoding=True"
             )
-        logger.warning_once(
-            f"Interpolating the position table from {config.num_frames} frames at {config.image_size}px to "
-            f"{num_frames * config.tubelet_size} frames at {grid_size * config.patch_size}px on the fly."
+        if needs_resize:
+            logger.warning_once(
+                f"Interpolating the position table from {config.num_frames} frames at {config.image_size}px to "
+                f"{num_frames * config.tubelet_size} frames at {grid_size * config.patch_size}px on the fly."
+            )
+        return position_table_for(
+            self.position_embeddings, self.image_position_embeddings, table_frames, num_frames, grid_size
         )
-        return interpolate_position_embeddings(table, source_frames, num_frames, grid_size)
 
     def forward(
         self,

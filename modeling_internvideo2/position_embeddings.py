@@ -81,3 +81,15 @@ def image_position_embeddings_from_video(table: torch.Tensor, num_frames: int) -
     dim = table.shape[-1]
     patches = table[:, 1:].reshape(1, num_frames, -1, dim).mean(dim=1)
     return torch.cat([table[:, :1], patches], dim=1)
+
+
+def position_table_for(
+    table: torch.Tensor, image_table: torch.Tensor | None, table_frames: int, num_frames: int, grid_size: int
+) -> torch.Tensor:
+    """The table for an input of `num_frames` temporal tokens on a `grid_size`² grid: one frame uses `image_table`
+    (or the time-mean rule when there is none), anything else the video table; interpolated where shapes differ."""
+    if num_frames == 1:
+        if image_table is None:
+            image_table = image_position_embeddings_from_video(table, table_frames)
+        return interpolate_position_embeddings(image_table, 1, 1, grid_size)
+    return interpolate_position_embeddings(table, table_frames, num_frames, grid_size)
