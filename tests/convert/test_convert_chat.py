@@ -1,13 +1,37 @@
+import math
+import re
+
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import AutoConfig, MistralConfig
 
 from internvideo2.configuration_chat import InternVideo2ChatConfig
-from internvideo2.convert.chat import UNUSED_HEAD, check_chat_keys_on_meta, convert_chat_checkpoint, convert_chat_state_dict
+from internvideo2.convert.chat import (
+    UNUSED_HEAD,
+    check_chat_keys_on_meta,
+    convert_chat_checkpoint,
+    convert_chat_state_dict,
+    infer_chat_config,
+    load_llm_config,
+)
 from internvideo2.convert.checkpoint_io import CheckpointConversionError
+from internvideo2.modeling_chat import InternVideo2ChatForConditionalGeneration, official_lora_config
+from peft import get_peft_model, get_peft_model_state_dict
 
 from ..conftest import FIXTURES
 from ..test_modeling_chat import call_ids, tiny_chat_config
+
+# `metadata.total_size` of InternVideo2-Chat-8B's released `model.safetensors.index.json` (public copy:
+# eric-ai-lab/Morph4D @ 6cfc11e, internvideo_chat_feature/model.safetensors.index.json).
+RELEASED_CHAT_8B_TOTAL_BYTES = 19_389_432_832
+# Mistral-7B-Instruct-v0.3 `config.json` (the LLM of Chat-8B and -HD) and v0.2 (vocabulary 32000).
+MISTRAL_V03 = dict(
+    model_type="mistral", architectures=["MistralForCausalLM"], vocab_size=32768, hidden_size=4096,
+    intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+    max_position_embeddings=32768, rope_theta=1e6, sliding_window=None, rms_norm_eps=1e-5, tie_word_embeddings=False,
+)
+MISTRAL_V02 = {**MISTRAL_V03, "vocab_size": 32000}
 
 
 def released_chat_8b_keys(lora: bool = True) -> dict[str, tuple[int, ...]]:
@@ -114,3 +138,100 @@ def test_broken_checkpoints_are_rejected_with_the_key_named():
     no_queries = {k: v for k, v in state.items() if k != "query_tokens"}
     with pytest.raises(CheckpointConversionError, match="no query_tokens"):
         convert_chat_state_dict(no_queries, tiny_chat_config())
+
+
+def _meta(shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    with torch.device("meta"):
+        return {k: torch.empty(s, dtype=torch.long if k.endswith("position_ids") else torch.float32)
+                for k, s in shapes.items()}
+
+
+def _pattern(key: str) -> str:
+    return re.sub(r"\.\d+\.", ".N.", key)
+
+
+def test_released_chat_8b_layout_is_the_released_one():
+    """The shape table above is the release's: its byte count (LLM base weights bf16, the rest float32, position_ids
+    int64) is the released index's total_size, and its key patterns are those of the chat_full fixture, which the
+    fixture generator checked equal to the released index."""
+    shapes = released_chat_8b_keys(lora=True)
+    size = {torch.float32: 4, torch.bfloat16: 2, torch.int64: 8}
+    total = 0
+    for key, shape in shapes.items():
+        dtype = torch.int64 if key.endswith("position_ids") else (
+            torch.bfloat16 if key.startswith("lm.") and ".lora_" not in key else torch.float32)
+        total += math.prod(shape) * size[dtype]
+    assert total == RELEASED_CHAT_8B_TOTAL_BYTES
+    fixture_keys = load_file(FIXTURES / "chat_full" / "state_dict.safetensors").keys()
+    assert {_pattern(k) for k in shapes} == {_pattern(k) for k in fixture_keys}
+
+
+@pytest.mark.parametrize("frames", [8, 16])
+def test_config_inferred_from_8b_shapes_maps_every_key_on_meta(frames):
+    shapes = released_chat_8b_keys(lora=True)
+    shapes["vision_encoder.pos_embed"] = (1, 1 + frames * 256, 1408)  # the HD-F16 variant has a 16-frame table
+    official = _meta(shapes)
+    config = infer_chat_config(official, MistralConfig(**MISTRAL_V03), source="8B")
+    expected = InternVideo2ChatConfig()  # defaults: the 8B geometry, spec §5.1
+    expected.vision_config.num_frames = frames
+    inferred = config.to_dict()
+    assert inferred["text_config"]["architectures"] == ["MistralForCausalLM"]  # from the LLM's config.json
+    inferred["text_config"]["architectures"] = None
+    assert inferred == expected.to_dict()
+    assert (config.vision_config.num_hidden_layers, config.vision_config.num_attention_heads) == (39, 16)
+    assert (config.qformer_config.num_hidden_layers, config.qformer_config.cross_attention_frequency) == (12, 2)
+    assert (config.num_query_tokens, config.num_extra_query_tokens, config.media_token_id) == (32, 64, 32768)
+
+    converted, adapter, report = convert_chat_state_dict(official, config, lora="adapter", source="8B")
+    check_chat_keys_on_meta(converted, config, "8B")  # every model key present with its shape, nothing else
+    with torch.device("meta"):
+        lora_model = get_peft_model(InternVideo2ChatForConditionalGeneration(config), official_lora_config())
+    expected_adapter = get_peft_model_state_dict(lora_model, save_embedding_layers=False)
+    assert {k: tuple(v.shape) for k, v in adapter.items()} == {k: tuple(v.shape) for k, v in expected_adapter.items()}
+
+
+def test_inferred_config_is_the_one_the_fixture_was_generated_with():
+    state = load_file(FIXTURES / "chat_full" / "state_dict.safetensors")
+    llm = load_llm_config(FIXTURES / "chat_full" / "llm_config.json")
+    config = infer_chat_config(state, llm, vision_num_attention_heads=4, qformer_num_attention_heads=4,
+                               media_token_id=200)
+    inferred, expected = config.to_dict(), tiny_chat_config().to_dict()
+    # the file's own metadata, which tiny_chat_config leaves out
+    assert (inferred["text_config"]["architectures"], inferred["text_config"]["dtype"]) == (
+        ["MistralForCausalLM"], "bfloat16")
+    inferred["text_config"].update(architectures=None, dtype=None)
+    assert inferred == expected
+    no_lora = {k.replace("lm.base_model.model.", "lm."): v for k, v in state.items() if ".lora_" not in k}
+    assert infer_chat_config(no_lora, llm, vision_num_attention_heads=4, qformer_num_attention_heads=4,
+                             media_token_id=200).to_dict() == config.to_dict()
+
+
+def test_infer_chat_config_rejects_what_the_weights_contradict(tmp_path):
+    official = _meta(released_chat_8b_keys(lora=True))
+    with pytest.raises(ValueError, match=r"^llm_config disagrees with the checkpoint's LLM weights .*: "
+                                         r"vocab_size 32000 != 32768$"):
+        infer_chat_config(official, MistralConfig(**MISTRAL_V02))
+    with pytest.raises(ValueError, match=r"hidden_size 5120 != 4096; num_hidden_layers 40 != 32$"):
+        infer_chat_config(official, MistralConfig(**{**MISTRAL_V03, "hidden_size": 5120, "num_hidden_layers": 40}))
+    stage2 = load_file(FIXTURES / "stage2_model" / "state_dict.safetensors")
+    with pytest.raises(CheckpointConversionError,
+                       match=r"^s2 is not an InternVideo2-Chat checkpoint: no vision_layernorm.weight, query_tokens"):
+        infer_chat_config(stage2, MistralConfig(**MISTRAL_V03), source="s2")
+    tiny = load_file(FIXTURES / "chat_full" / "state_dict.safetensors")
+    llm = load_llm_config(FIXTURES / "chat_full" / "llm_config.json")
+    with pytest.raises(ValueError, match=r"Q-Former width 32 is not a released width \(\[768\]\): pass "
+                                         r"qformer_num_attention_heads"):
+        infer_chat_config(tiny, llm, vision_num_attention_heads=4)
+    with pytest.raises(ValueError, match="hidden size 64 is not a released size: pass num_attention_heads"):
+        infer_chat_config(tiny, llm, qformer_num_attention_heads=4)
+    odd = {k: v for k, v in tiny.items() if not k.startswith("qformer.bert.encoder.layer.0.crossattention.")}
+    with pytest.raises(CheckpointConversionError, match=r"Q-Former cross-attention in layers \[2\] of 4, not every"):
+        infer_chat_config(odd, llm, vision_num_attention_heads=4, qformer_num_attention_heads=4)
+    t5 = AutoConfig.for_model("t5", vocab_size=200, d_model=64, num_layers=2)  # right sizes, not a causal LM
+    with pytest.raises(ValueError, match=r"^checkpoint: inferred chat config is invalid: "):
+        infer_chat_config(tiny, t5, vision_num_attention_heads=4, qformer_num_attention_heads=4)
+    with pytest.raises(FileNotFoundError, match="llm_config .*nowhere is neither a config.json file nor a folder"):
+        load_llm_config(tmp_path / "nowhere")
+    (tmp_path / "config.json").write_text('{"model_type": "InternVideo2_VideoChat2"}')
+    with pytest.raises(ValueError, match=r"^llm_config .*config.json is not a transformers model config \(.*\): pass"):
+        load_llm_config(tmp_path)
