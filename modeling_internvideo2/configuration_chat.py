@@ -3,6 +3,7 @@
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 from transformers.models.instructblip.configuration_instructblip import InstructBlipQFormerConfig
 
@@ -71,6 +72,8 @@ class InternVideo2ChatConfig(PreTrainedConfig):
         image, video or HD tile gives `num_query_tokens + num_extra_query_tokens` LLM tokens.
     media_token_id (`int`): id of the visual placeholder token in `input_ids`; its rows are replaced by the projected
         Q-Former outputs, so it may lie outside the LLM vocabulary (our processor adds `<VID_PLH>` after it).
+    image_token_id (`int`, *optional*): id of a separate image placeholder token (the processor's `image_token`,
+        e.g. `<IMG_PLH>`), needed to mix images and videos in one call; None: images use `media_token_id` too.
     use_qformer_text_input (`bool`): feed the instruction text into the Q-Former when it is given.
     """
 
@@ -87,35 +90,48 @@ class InternVideo2ChatConfig(PreTrainedConfig):
     num_query_tokens: int = 32
     num_extra_query_tokens: int = 64
     media_token_id: int = 32768
+    image_token_id: int | None = None
     use_qformer_text_input: bool = True
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        # Checked here rather than in a `validate_*` hook so that a bad value raises a plain one-line ValueError.
+        text_type = self.text_config.get("model_type") if isinstance(self.text_config, dict) else None
+        if text_type is not None and text_type not in CONFIG_MAPPING_NAMES:
+            raise ValueError(f"text_config.model_type {text_type!r} is not a model type transformers knows")
         super().__post_init__(**kwargs)
+        if self.text_config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+            raise ValueError(
+                f"text_config.model_type {self.text_config.model_type!r} is not a causal language model "
+                "AutoModelForCausalLM can build"
+            )
+        if self.num_query_tokens < 1:
+            raise ValueError(f"num_query_tokens must be >= 1, got {self.num_query_tokens}")
+        if self.num_extra_query_tokens < 0:
+            raise ValueError(f"num_extra_query_tokens must be >= 0, got {self.num_extra_query_tokens}")
+        if self.media_token_id < 0:
+            raise ValueError(f"media_token_id must be >= 0, got {self.media_token_id}")
+        if self.image_token_id is not None and (self.image_token_id < 0 or self.image_token_id == self.media_token_id):
+            raise ValueError(
+                f"image_token_id must be None or a non-negative id other than media_token_id "
+                f"({self.media_token_id}), got {self.image_token_id}"
+            )
+        if self.vision_config.use_attention_pool or not self.vision_config.use_post_layernorm:
+            raise ValueError(
+                "vision_config must be the chat tower: use_attention_pool=False and use_post_layernorm=True"
+            )
+        if self.qformer_config.hidden_size % self.qformer_config.num_attention_heads:
+            raise ValueError(
+                f"qformer_config.hidden_size ({self.qformer_config.hidden_size}) must be a multiple of "
+                f"qformer_config.num_attention_heads ({self.qformer_config.num_attention_heads})"
+            )
         self.qformer_config.encoder_hidden_size = self.vision_config.hidden_size
 
     @property
     def num_media_tokens(self) -> int:
         """LLM tokens per image, video or HD tile."""
         return self.num_query_tokens + self.num_extra_query_tokens
-
-    def validate_architecture(self):
-        """Part of `@strict` validation."""
-        if self.text_config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-            raise ValueError(
-                f"text_config.model_type {self.text_config.model_type!r} is not a causal language model "
-                "AutoModelForCausalLM can build"
-            )
-        if self.num_query_tokens < 1 or self.num_extra_query_tokens < 0:
-            raise ValueError(
-                f"num_query_tokens must be >= 1 and num_extra_query_tokens >= 0, got {self.num_query_tokens} and "
-                f"{self.num_extra_query_tokens}"
-            )
-        if self.vision_config.use_attention_pool or not self.vision_config.use_post_layernorm:
-            raise ValueError(
-                "vision_config must be the chat tower: use_attention_pool=False and use_post_layernorm=True"
-            )
 
 
 __all__ = ["InternVideo2ChatConfig", "InternVideo2QFormerConfig", "CHAT_VISION_DEFAULTS", "CHAT_TEXT_DEFAULTS"]

@@ -28,7 +28,7 @@ class InternVideo2ChatCausalLMOutputWithPast(ModelOutput):
     past_key_values (`Cache`, *optional*): the LLM's key/value cache.
     hidden_states / attentions: the LLM's, when requested.
     media_hidden_states (`torch.FloatTensor` of shape `(num_media, num_media_tokens, llm_hidden_size)`, *optional*):
-        the projected Q-Former outputs that replaced the placeholder rows.
+        the projected Q-Former outputs that replaced the placeholder rows, in placeholder order.
     """
 
     loss: torch.FloatTensor | None = None
@@ -56,11 +56,13 @@ class InternVideo2ChatPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
-        """Official init of the queries: the first `num_query_tokens` N(0, 0.02), the extra ones zero."""
+        """All queries N(0, initializer_range). The official init zeroes the extra queries, but a zero query row has
+        zero variance in the Q-Former's embedding LayerNorm (eps 1e-12), whose input gradient then scales by
+        1/sqrt(eps) = 1e6: under gradient clipping that gradient takes the whole update from every other weight. Loaded
+        checkpoints (converted or saved) keep their own queries; only fresh models take this init."""
         super()._init_weights(module)
         if isinstance(module, InternVideo2ChatForConditionalGeneration):
-            init.zeros_(module.query_tokens)
-            init.normal_(module.query_tokens[:, : self.config.num_query_tokens], std=self.config.initializer_range)
+            init.normal_(module.query_tokens, std=self.config.initializer_range)
 
 
 class InternVideo2ChatForConditionalGeneration(InternVideo2ChatPreTrainedModel, GenerationMixin):
@@ -140,43 +142,51 @@ class InternVideo2ChatForConditionalGeneration(InternVideo2ChatPreTrainedModel, 
     ) -> InternVideo2ChatCausalLMOutputWithPast:
         r"""
         input_ids (`torch.LongTensor` of shape `(batch, sequence_length)`): prompt ids in which each media item
-            occupies `num_media_tokens` consecutive `media_token_id` rows (the processor expands them).
-        pixel_values_videos (`torch.FloatTensor` of shape `(num_media, frames, channels, height, width)`, *optional*):
+            occupies `num_media_tokens` consecutive placeholder rows (the processor expands them): `media_token_id`
+            for videos (and for images unless the config sets `image_token_id`).
+        pixel_values_videos (`torch.FloatTensor` of shape `(num_videos, frames, channels, height, width)`, *optional*):
             videos or HD tiles, in the order their placeholders appear in the batch (row by row).
-        pixel_values (`torch.FloatTensor` of shape `(num_media, channels, height, width)`, *optional*): images.
-        qformer_input_ids / qformer_attention_mask (`(num_media, text_length)`, *optional*): Q-Former instruction.
+        pixel_values (`torch.FloatTensor` of shape `(num_images, channels, height, width)`, *optional*): images, in
+            the order of their placeholders. Images and videos mix in one call when `image_token_id` is set.
+        qformer_input_ids / qformer_attention_mask (`(num_media, text_length)`, *optional*): Q-Former instruction,
+            one row per media item in placeholder order (images and videos interleaved as in the prompts).
         labels (`torch.LongTensor` of shape `(batch, sequence_length)`, *optional*): targets aligned with
             `input_ids` (-100 ignored); the LLM shifts them.
+
+        The text rows are the LLM's input embeddings, detached as in the official `pad_text_embeds`: the LLM's input
+        embedding table gets no gradient through them (it is frozen under LoRA anyway).
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        if pixel_values_videos is not None and pixel_values is not None:
-            raise ValueError("pass either pixel_values_videos or pixel_values in one call, not both")
-        media = pixel_values_videos if pixel_values is None else pixel_values
-
         media_features = None
         if inputs_embeds is None:
-            placeholder = input_ids == self.config.media_token_id
-            # The placeholder id may lie outside the LLM vocabulary: its rows are overwritten below anyway.
-            inputs_embeds = self.get_input_embeddings()(input_ids.masked_fill(placeholder, 0))
-            num_placeholders = int(placeholder.sum())
-            if media is None and num_placeholders:
+            video_rows = input_ids == self.config.media_token_id
+            image_token_id = self.config.image_token_id
+            image_rows = video_rows if image_token_id is None else input_ids == image_token_id
+            if pixel_values_videos is not None and pixel_values is not None and image_token_id is None:
                 raise ValueError(
-                    f"input_ids hold {num_placeholders} media placeholder tokens (id {self.config.media_token_id}) "
-                    "but no pixel_values_videos or pixel_values were given"
+                    "pixel_values_videos and pixel_values in one call need image_token_id in the config (a separate "
+                    "image placeholder token) to tell their placeholders apart"
                 )
-            if media is not None:
-                media_features = self.get_media_features(
-                    pixel_values_videos, pixel_values, qformer_input_ids, qformer_attention_mask
-                )
-                if num_placeholders != media_features.shape[0] * media_features.shape[1]:
+            placeholder = video_rows | image_rows
+            # The placeholder ids may lie outside the LLM vocabulary: their rows are overwritten below anyway.
+            inputs_embeds = self.get_input_embeddings()(input_ids.masked_fill(placeholder, 0)).detach()
+            num_placeholders = int(placeholder.sum())
+            if pixel_values_videos is None and pixel_values is None:
+                if num_placeholders:
                     raise ValueError(
-                        f"input_ids hold {num_placeholders} media placeholder tokens (id {self.config.media_token_id})"
-                        f" but {media_features.shape[0]} media items need {media_features.shape[1]} each"
+                        f"input_ids hold {num_placeholders} media placeholder tokens (id {self.config.media_token_id}"
+                        f"{'' if image_token_id is None else f' or {image_token_id}'}) but no pixel_values_videos "
+                        "or pixel_values were given"
                     )
+            else:
+                media_features = self._placeholder_features(
+                    video_rows, image_rows, pixel_values_videos, pixel_values, qformer_input_ids,
+                    qformer_attention_mask,
+                )
                 mask = placeholder.unsqueeze(-1).expand_as(inputs_embeds)
                 inputs_embeds = inputs_embeds.masked_scatter(mask, media_features.to(inputs_embeds.dtype))
-        elif media is not None:
+        elif pixel_values_videos is not None or pixel_values is not None:
             raise ValueError("media needs input_ids (to locate its placeholder tokens), not inputs_embeds")
 
         outputs = self.language_model(
@@ -197,6 +207,64 @@ class InternVideo2ChatForConditionalGeneration(InternVideo2ChatPreTrainedModel, 
             attentions=outputs.attentions,
             media_hidden_states=media_features,
         )
+
+    def _placeholder_features(
+        self,
+        video_rows: torch.Tensor,
+        image_rows: torch.Tensor,
+        pixel_values_videos: torch.Tensor | None,
+        pixel_values: torch.Tensor | None,
+        qformer_input_ids: torch.LongTensor | None,
+        qformer_attention_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Projected query outputs `(num_media, num_media_tokens, llm_hidden_size)` of the placeholder slots in order
+        of appearance (row by row): videos fill the video slots and images the image slots, each in its own order;
+        the Q-Former instruction rows follow the slots."""
+        per_item = self.config.num_media_tokens
+        placeholder = video_rows | image_rows
+        num_placeholders = int(placeholder.sum())
+        num_videos = 0 if pixel_values_videos is None else len(pixel_values_videos)
+        num_images = 0 if pixel_values is None else len(pixel_values)
+        if num_videos and num_images:
+            # a slot is `per_item` consecutive placeholder rows: its kind is that of its first row
+            slot_is_video = video_rows[placeholder][::per_item]
+        else:
+            slot_is_video = torch.full((num_placeholders // per_item,), bool(num_videos), device=placeholder.device)
+        image_token_id = self.config.image_token_id
+        if image_token_id is None:
+            found, wanted = num_placeholders, (num_videos + num_images) * per_item
+            where = f"media placeholder tokens (id {self.config.media_token_id})"
+        else:
+            found = (int(video_rows.sum()), int(image_rows.sum()))
+            wanted = (num_videos * per_item, num_images * per_item)
+            where = f"video and image placeholder tokens (ids {self.config.media_token_id} and {image_token_id})"
+        if found != wanted:
+            raise ValueError(
+                f"input_ids hold {found} {where} but {num_videos} videos and {num_images} images need {per_item} each"
+            )
+        if qformer_input_ids is not None and qformer_input_ids.shape[0] != len(slot_is_video):
+            raise ValueError(
+                f"qformer_input_ids has {qformer_input_ids.shape[0]} rows but there are {len(slot_is_video)} media "
+                "items (one instruction row per image, video or HD tile)"
+            )
+
+        def features_of(slots: torch.Tensor, **pixels) -> torch.Tensor:
+            return self.get_media_features(
+                **pixels,
+                qformer_input_ids=None if qformer_input_ids is None else qformer_input_ids[slots],
+                qformer_attention_mask=None if qformer_attention_mask is None else qformer_attention_mask[slots],
+            )
+
+        if not num_images:
+            return features_of(slot_is_video, pixel_values_videos=pixel_values_videos)
+        if not num_videos:
+            return features_of(~slot_is_video, pixel_values=pixel_values)
+        video_features = features_of(slot_is_video, pixel_values_videos=pixel_values_videos)
+        image_features = features_of(~slot_is_video, pixel_values=pixel_values)
+        features = video_features.new_empty(len(slot_is_video), *video_features.shape[1:])
+        features[slot_is_video] = video_features
+        features[~slot_is_video] = image_features
+        return features
 
 
 LORA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")

@@ -60,7 +60,9 @@ class InternVideo2ChatProcessor(ProcessorMixin):
     sub-video, so `pixel_values_videos` holds every sub-video of every video, in order.
 
     The LLM tokenizer must know `media_token` (add it with `tokenizer.add_special_tokens({"additional_special_tokens":
-    ["<VID_PLH>"]})`) and have a pad token; the model config's `media_token_id` must be its id.
+    ["<VID_PLH>"]})`) and have a pad token; the model config's `media_token_id` must be its id. Images use
+    `media_token` too, unless `image_media_token` (e.g. `<IMG_PLH>`, also added to the tokenizer, its id the model
+    config's `image_token_id`) is given: then images and videos mix in one call, in any order.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class InternVideo2ChatProcessor(ProcessorMixin):
         chat_template: str | None = None,
         num_media_tokens: int = 96,
         media_token: str = "<VID_PLH>",
+        image_media_token: str | None = None,
         qformer_max_length: int = 512,
         hd_num: int | None = None,
         hd_local_size: int = 224,
@@ -87,16 +90,18 @@ class InternVideo2ChatProcessor(ProcessorMixin):
         self.hd_padding = hd_padding
         self.hd_add_global = hd_add_global
         if tokenizer is not None:
-            token_id = tokenizer.convert_tokens_to_ids(media_token)
-            if token_id is None or token_id == tokenizer.unk_token_id:
-                raise ValueError(
-                    f"tokenizer has no {media_token!r} token: add it with add_special_tokens and set the model's "
-                    "media_token_id to its id"
-                )
+            for name, token in (("media_token_id", media_token), ("image_token_id", image_media_token)):
+                token_id = None if token is None else tokenizer.convert_tokens_to_ids(token)
+                if token is not None and (token_id is None or token_id == tokenizer.unk_token_id):
+                    raise ValueError(
+                        f"tokenizer has no {token!r} token: add it with add_special_tokens and set the model's "
+                        f"{name} to its id"
+                    )
             if tokenizer.pad_token_id is None:
                 raise ValueError("tokenizer has no pad token (set tokenizer.pad_token, e.g. to its unk token)")
         self.num_media_tokens = num_media_tokens
         self.media_token = media_token
+        self.image_media_token = image_media_token
         self.qformer_max_length = qformer_max_length
         super().__init__(
             video_processor, tokenizer, qformer_tokenizer, chat_template=chat_template or CHAT_TEMPLATE, **kwargs
@@ -114,6 +119,11 @@ class InternVideo2ChatProcessor(ProcessorMixin):
     def media_token_id(self) -> int:
         return self.tokenizer.convert_tokens_to_ids(self.media_token)
 
+    @property
+    def image_media_token_id(self) -> int:
+        """Id of the image placeholder rows: `image_media_token`'s, else `media_token`'s."""
+        return self.tokenizer.convert_tokens_to_ids(self.image_media_token or self.media_token)
+
     def __call__(
         self,
         text: str | list[str] | None = None,
@@ -126,8 +136,9 @@ class InternVideo2ChatProcessor(ProcessorMixin):
     ) -> BatchFeature:
         """Prompts with placeholders (from `apply_chat_template`) plus the media they mention, in order: videos
         (paths, arrays, frame lists; see `InternVideo2VideoProcessor`) and/or images (PIL or (H, W, C) arrays), one
-        per placeholder of the matching kind. Returns `input_ids`, `attention_mask`, `pixel_values_videos` and / or
-        `pixel_values`, and `qformer_input_ids` / `qformer_attention_mask` when `qformer_text` is given."""
+        per placeholder of the matching kind (both kinds in one call need `image_media_token`). Returns `input_ids`,
+        `attention_mask`, `pixel_values_videos` and / or `pixel_values`, and `qformer_input_ids` /
+        `qformer_attention_mask` (one row per media item, in placeholder order) when `qformer_text` is given."""
         if text is None:
             raise ValueError("text is required: a prompt with [<VID_PLH>] / [<IMG_PLH>] where the media go")
         texts = [text] if isinstance(text, str) else list(text)
@@ -153,8 +164,11 @@ class InternVideo2ChatProcessor(ProcessorMixin):
                 f"text has {counted_videos} {VIDEO_PLACEHOLDER} and {counted_images} {IMAGE_PLACEHOLDER} placeholders "
                 f"but {num_videos} videos and {num_images} images were given"
             )
-        if num_videos and num_images:
-            raise ValueError("pass videos or images in one call, not both (the model takes one kind per forward)")
+        if num_videos and num_images and self.image_media_token is None:
+            raise ValueError(
+                "videos and images in one call need image_media_token (a separate image placeholder token, e.g. "
+                "'<IMG_PLH>' added to the tokenizer, whose id is the model config's image_token_id)"
+            )
         if tiles_per_video is not None:
             texts = self._repeat_video_blocks(texts, tiles_per_video)
 
@@ -217,10 +231,11 @@ class InternVideo2ChatProcessor(ProcessorMixin):
         return [block.sub(expand, text) for text in texts]
 
     def _prompt_ids(self, prompt: str) -> list[int]:
-        pieces = _PLACEHOLDERS.split(prompt)
+        pieces = re.split(f"({_PLACEHOLDERS.pattern})", prompt)
         ids = self.tokenizer(pieces[0])["input_ids"]
-        for piece in pieces[1:]:
-            ids += [self.media_token_id] * self.num_media_tokens + self.tokenizer(piece)["input_ids"]
+        for placeholder, piece in zip(pieces[1::2], pieces[2::2]):
+            token_id = self.media_token_id if placeholder == VIDEO_PLACEHOLDER else self.image_media_token_id
+            ids += [token_id] * self.num_media_tokens + self.tokenizer(piece)["input_ids"]
         return ids
 
     def batch_decode(self, *args, **kwargs):

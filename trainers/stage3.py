@@ -170,9 +170,10 @@ def build_instruction_example(
             answer_spans.append((len(rendered(messages[:index])), len(rendered(messages[: index + 1]))))
     tokenizer = processor.tokenizer
     input_ids, labels, offset = [], [], 0
-    for position, piece in enumerate(_split_keeping_placeholders(prompt)):
+    for piece in _split_keeping_placeholders(prompt):
         if piece in (VIDEO_PLACEHOLDER, IMAGE_PLACEHOLDER):
-            input_ids += [processor.media_token_id] * processor.num_media_tokens
+            token_id = processor.media_token_id if piece == VIDEO_PLACEHOLDER else processor.image_media_token_id
+            input_ids += [token_id] * processor.num_media_tokens
             labels += [IGNORE_INDEX] * processor.num_media_tokens
         else:
             encoded = tokenizer(piece, return_offsets_mapping=True)

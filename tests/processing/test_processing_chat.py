@@ -26,6 +26,15 @@ FIXTURES_QFORMER = Path(__file__).parents[1] / "fixtures" / "chat_qformer"
 MEDIA_TOKEN_ID = 200
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # the machine's cores are shared: one thread is far faster than two fighting ones for these tiny ops
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def llm_tokenizer(with_media_token: bool = True):
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(FOLDER / "llm_tokenizer" / "tokenizer.json"),
@@ -107,6 +116,11 @@ def test_bad_inputs_give_one_line_errors():
         InternVideo2ChatProcessor(InternVideo2VideoProcessor(), llm_tokenizer(with_media_token=False), qformer_tokenizer())
     with pytest.raises(ValueError, match="qformer_text has 2 entries for 1 prompts"):
         processor(text="<Video>[<VID_PLH>]</Video>", videos=[video], qformer_text=["a", "b"])
+    with pytest.raises(ValueError, match="videos and images in one call need image_media_token"):
+        processor(text="[<VID_PLH>][<IMG_PLH>]", videos=[video], images=[np.zeros((32, 32, 3), np.uint8)])
+    with pytest.raises(ValueError, match="tokenizer has no '<IMG_PLH>' token: .* set the model's image_token_id"):
+        InternVideo2ChatProcessor(InternVideo2VideoProcessor(), llm_tokenizer(), qformer_tokenizer(),
+                                  image_media_token="<IMG_PLH>")
 
 
 def register_chat():
@@ -169,3 +183,69 @@ def test_lmms_eval_generic_huggingface_call_sequence(tmp_path):
         single = model.generate(**alone, do_sample=False, max_new_tokens=6, min_new_tokens=6)
         assert loaded.batch_decode(single[:, alone["input_ids"].shape[1]:], skip_special_tokens=True)[0] == answers[row]
         torch.testing.assert_close(generated[row, inputs["input_ids"].shape[1]:], single[0, alone["input_ids"].shape[1]:])
+
+
+def test_images_and_videos_mix_in_one_call_like_separate_calls(tmp_path):
+    """A video prompt, an image prompt and an image-then-video prompt in one call: every row's ids, pixels and
+    Q-Former rows are those of the row processed alone, and the model answers each row as it does alone."""
+    tokenizer = llm_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<VID_PLH>", "<IMG_PLH>"]})
+    video_processor = InternVideo2VideoProcessor(
+        preset="chat", crop_size={"height": 56, "width": 56}, size={"shortest_edge": 56}
+    )
+    processor = InternVideo2ChatProcessor(
+        video_processor, tokenizer, qformer_tokenizer(), num_media_tokens=8, image_media_token="<IMG_PLH>"
+    )
+    processor.save_pretrained(tmp_path)
+    processor = InternVideo2ChatProcessor.from_pretrained(tmp_path)
+    assert (processor.media_token_id, processor.image_media_token_id) == (MEDIA_TOKEN_ID, MEDIA_TOKEN_ID + 1)
+    rng = np.random.default_rng(0)
+    videos = [rng.integers(0, 255, (8, 40, 48, 3), np.uint8) for _ in range(2)]
+    images = [rng.integers(0, 255, (48, 40, 3), np.uint8) for _ in range(2)]
+    contents = [[{"type": "video"}], [{"type": "image"}], [{"type": "image"}, {"type": "video"}]]
+    questions = ["What colour is it?", "Which shape?", "Does it move?"]
+    prompts = [
+        processor.apply_chat_template(
+            [{"role": "user", "content": [*media, {"type": "text", "text": question}]}], tokenize=False
+        )
+        for media, question in zip(contents, questions)
+    ]
+    mixed = processor(text=prompts, videos=videos, images=images, qformer_text=questions)
+    alone = [
+        processor(text=prompts[0], videos=videos[:1], qformer_text=questions[0]),
+        processor(text=prompts[1], images=images[:1], qformer_text=questions[1]),
+        processor(text=prompts[2], videos=videos[1:], images=images[1:], qformer_text=questions[2]),
+    ]
+    torch.testing.assert_close(mixed["pixel_values_videos"], torch.cat([alone[0]["pixel_values_videos"],
+                                                                        alone[2]["pixel_values_videos"]]))
+    torch.testing.assert_close(mixed["pixel_values"], torch.cat([alone[1]["pixel_values"], alone[2]["pixel_values"]]))
+    qformer_rows = [row for single in alone for row in single["qformer_input_ids"]]
+    for row, single in enumerate(alone):
+        ids = single["input_ids"][0]
+        assert mixed["input_ids"][row, -len(ids):].tolist() == ids.tolist()
+        assert (mixed["attention_mask"][row, : -len(ids)] == 0).all()
+    for mixed_row, single_row in zip(mixed["qformer_input_ids"], qformer_rows):
+        assert mixed_row[mixed_row != 0].tolist() == single_row[single_row != 0].tolist()
+    # placeholder ids in order: image rows use the image token, video rows the media token
+    third = alone[2]["input_ids"][0].tolist()
+    assert third.index(MEDIA_TOKEN_ID + 1) < third.index(MEDIA_TOKEN_ID)
+
+    torch.manual_seed(0)
+    llm = json.loads((FOLDER / "llm_config.json").read_text())
+    config = InternVideo2ChatConfig(
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                           image_size=56, num_frames=8, use_attention_pool=False, use_post_layernorm=True,
+                           use_separate_image_position_embeddings=True),
+        qformer_config=dict(vocab_size=58, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                            intermediate_size=64, max_position_embeddings=64),
+        text_config={k: v for k, v in llm.items() if k not in ("architectures", "torch_dtype")},
+        num_query_tokens=4, num_extra_query_tokens=4, media_token_id=MEDIA_TOKEN_ID,
+        image_token_id=MEDIA_TOKEN_ID + 1,
+    )
+    model = InternVideo2ChatForConditionalGeneration(config).eval()
+    generation = dict(do_sample=False, max_new_tokens=5, min_new_tokens=5)
+    answers = model.generate(**mixed, **generation)[:, mixed["input_ids"].shape[1]:]
+    assert len({tuple(row.tolist()) for row in answers}) == 3  # the rows answer differently
+    for row, single in enumerate(alone):
+        generated = model.generate(**single, **generation)[:, single["input_ids"].shape[1]:]
+        torch.testing.assert_close(generated[0], answers[row], rtol=0, atol=0)

@@ -40,23 +40,29 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny_processor(size: int = 56) -> InternVideo2ChatProcessor:
+def tiny_processor(size: int = 56, image_media_token: str | None = None) -> InternVideo2ChatProcessor:
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(FOLDER / "llm_tokenizer" / "tokenizer.json"),
         bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<unk>",
     )
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<VID_PLH>"]})
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<VID_PLH>", *filter(None, [image_media_token])]})
     qformer_tokenizer = BertTokenizer(str(FOLDER / "qformer_vocab.txt"))
     qformer_tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     video_processor = InternVideo2VideoProcessor(
         preset="chat", num_frames=4, crop_size={"height": size, "width": size}, size={"shortest_edge": size}
     )
-    return InternVideo2ChatProcessor(video_processor, tokenizer, qformer_tokenizer, num_media_tokens=8)
+    return InternVideo2ChatProcessor(
+        video_processor, tokenizer, qformer_tokenizer, num_media_tokens=8, image_media_token=image_media_token
+    )
 
 
 def tiny_model(seed: int = 0) -> InternVideo2ChatForConditionalGeneration:
     llm = json.loads((FOLDER / "llm_config.json").read_text())
     llm = {k: v for k, v in llm.items() if k not in ("architectures", "model_type", "torch_dtype")}
+    # LoRA adapts an LLM that already carries information from the media rows to the answer, as a pretrained one
+    # does. At the usual 0.02 init this 64-wide random LLM shrinks every branch by ~0.02 * sqrt(64) = 0.16, so the
+    # frozen base passes almost nothing on; at 1 / sqrt(64) each layer keeps its input's scale.
+    llm["initializer_range"] = llm["hidden_size"] ** -0.5
     config = InternVideo2ChatConfig(
         vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                            image_size=56, num_frames=4, use_attention_pool=False, use_post_layernorm=True,
@@ -66,8 +72,7 @@ def tiny_model(seed: int = 0) -> InternVideo2ChatForConditionalGeneration:
                             intermediate_size=64, max_position_embeddings=64, initializer_range=0.2,
                             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
         text_config=MistralConfig(**llm).to_dict(),
-        # no zero-initialised extra queries: their LayerNorm gradient (~1e6) would take the whole clipped update
-        num_query_tokens=8, num_extra_query_tokens=0, media_token_id=MEDIA_TOKEN_ID,
+        num_query_tokens=4, num_extra_query_tokens=4, media_token_id=MEDIA_TOKEN_ID,
     )
     torch.manual_seed(seed)
     return InternVideo2ChatForConditionalGeneration(config)
@@ -90,6 +95,14 @@ def test_conversation_ids_match_the_processor_and_labels_cover_answers_only():
     assert labelled.count(processor.tokenizer.eos_token_id) == 2
     first = labels.index(labelled[0])
     assert all(label == -100 for label in labels[:first]) and MEDIA_TOKEN_ID not in labelled
+
+
+def test_image_conversations_use_the_image_placeholder_token_like_the_processor():
+    processor = tiny_processor(image_media_token="<IMG_PLH>")
+    ids, _, prompt = build_instruction_example(processor, conversation_messages(QA, "image"))
+    assert processor(text=prompt, images=[np.zeros((56, 56, 3), np.uint8)])["input_ids"][0].tolist() == ids
+    assert processor.image_media_token_id == MEDIA_TOKEN_ID + 1
+    assert ids.count(MEDIA_TOKEN_ID + 1) == processor.num_media_tokens and MEDIA_TOKEN_ID not in ids
 
 
 def test_collator_right_pads_and_takes_one_media_type():
@@ -246,16 +259,19 @@ def held_out_accuracy(model, processor, root, samples) -> dict[str, float]:
     return {key: count / len(samples) for key, count in right.items()}
 
 
-def test_cli_instruction_tuning_learns_held_out_colours(tmp_path):
-    """Instruction tuning through the CLI (images mixed with videos) on generated QA about generated videos: the
-    held-out colour accuracy, measured with `generate` on colour/shape combinations never seen in training, rises
-    from chance to well above it. The tiny LLM is trained fully (`--use_lora false`): its weights are random, so
-    there is nothing for LoRA to adapt, and with LoRA the vision path is learned for some seeds only. Shape answers
-    stay at chance at this size and are printed, not asserted."""
+# Held out: one shape per colour, so every colour and shape is still seen in training, each with two partners.
+HELD_OUT = [("red", "circle", "left_to_right"), ("green", "square", "left_to_right"),
+            ("blue", "triangle", "left_to_right")]
+
+
+def instruction_tune(tmp_path: Path, seed: int = 0, epochs: int = 12) -> dict:
+    """Instruction tuning through the CLI, LoRA on the LLM (official r 16, alpha 32, dropout 0.1), on QA about the
+    colour and shape of generated videos plus colour QA on stills (images mixed with videos); held-out accuracy
+    through `generate` before and after, the LLM's base weights before and after."""
     start = time.perf_counter()
     colors, shapes = ("red", "green", "blue"), ("circle", "square", "triangle")
     dataset = generate_dataset(tmp_path / "data", 60, 12, num_frames=4, size=64, colors=colors, shapes=shapes,
-                               motions=("left_to_right",), held_out=3, max_test_per_combination=4, seed=0)
+                               motions=("left_to_right",), held_out=HELD_OUT, max_test_per_combination=4, seed=0)
     records = []
     for sample in dataset.train:
         records.append({"video": sample.path, "QA": [{"i": "", "q": COLOUR_QUESTION, "a": sample.color}]})
@@ -266,24 +282,37 @@ def test_cli_instruction_tuning_learns_held_out_colours(tmp_path):
         records.append({"image": f"still{index}.png", "QA": [{"q": COLOUR_QUESTION, "a": sample.color}]})
     (tmp_path / "train.json").write_text(json.dumps(records))
     processor = tiny_processor()
-    tiny_model().save_pretrained(tmp_path / "base")
+    tiny_model(seed).save_pretrained(tmp_path / "base")
     processor.save_pretrained(tmp_path / "base")
-    before = held_out_accuracy(
-        InternVideo2ChatForConditionalGeneration.from_pretrained(tmp_path / "base").eval(), processor,
-        tmp_path / "data", dataset.test,
-    )
-
+    base = InternVideo2ChatForConditionalGeneration.from_pretrained(tmp_path / "base").eval()
+    before = held_out_accuracy(base, processor, tmp_path / "data", dataset.test)
     main([
         "--model_name_or_path", str(tmp_path / "base"), "--train_file", str(tmp_path / "train.json"),
         "--data_root", str(tmp_path / "data"), "--output_dir", str(tmp_path / "out"), "--use_cpu",
-        "--per_device_train_batch_size", "8", "--num_train_epochs", "20", "--learning_rate", "1e-3",
-        "--use_lora", "false",
-        "--warmup_steps", "5", "--save_strategy", "no", "--report_to", "none", "--logging_steps", "100",
-        "--disable_tqdm", "true", "--seed", "0",
+        "--per_device_train_batch_size", "8", "--num_train_epochs", str(epochs), "--learning_rate", "1e-3",
+        "--warmup_steps", "5", "--save_strategy", "no", "--report_to", "none", "--logging_steps", "1000",
+        "--disable_tqdm", "true", "--seed", str(seed),
     ])
     trained = load_stage3_model(tmp_path / "out").eval()
     after = held_out_accuracy(trained, processor, tmp_path / "data", dataset.test)
-    print(f"\nheld-out accuracy before {before}, after {after} (chance 1/3); "
-          f"{len(dataset.test)} held-out clips of {dataset.held_out}; {time.perf_counter() - start:.0f} s")
-    assert before["colour"] <= 0.5
-    assert after["colour"] >= 0.75
+    llm_weight = "language_model.model.layers.0.self_attn.q_proj.weight"
+    return dict(
+        before=before, after=after, seconds=time.perf_counter() - start, steps=epochs * -(-len(records) // 8),
+        num_test=len(dataset.test), base_llm_weight=base.state_dict()[llm_weight],
+        trained_llm_weight=trained.base_model.model.state_dict()[llm_weight.replace("weight", "base_layer.weight")],
+        adapter_b=trained.base_model.model.state_dict()[llm_weight.replace("weight", "lora_B.default.weight")],
+    )
+
+
+def test_lora_instruction_tuning_learns_held_out_colours(tmp_path):
+    """The held-out colour accuracy, measured with `generate` on colour/shape combinations never seen in training,
+    rises from chance (1/3) to well above it while the LLM's own weights stay as they were: the answer is learned
+    through LoRA and the trained vision path. Shapes are not learned at this size (colour is the cue the tiny vision
+    tower picks up; on held-out clips the model names a shape seen with that colour in training): printed only."""
+    result = instruction_tune(tmp_path)
+    print(f"\nheld-out accuracy before {result['before']}, after {result['after']} (chance 1/3); "
+          f"{result['num_test']} held-out clips, {result['steps']} steps, {result['seconds']:.0f} s")
+    assert result["before"]["colour"] <= 0.5
+    assert result["after"]["colour"] >= 0.75
+    torch.testing.assert_close(result["trained_llm_weight"], result["base_llm_weight"], rtol=0, atol=0)
+    assert result["adapter_b"].abs().sum() > 0
