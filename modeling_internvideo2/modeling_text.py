@@ -287,9 +287,13 @@ class InternVideo2TextPreTrainedModel(PreTrainedModel):
         allowed_missing: re.Pattern | None,
         fusion_layer: int,
         encoder_width: int,
+        num_new_fusion_layers: int,
         from_pretrained_kwargs: dict,
     ) -> "InternVideo2TextPreTrainedModel":
-        """Load a Hugging Face BERT strictly and copy it into a new model; only the cross-attention is new."""
+        """Load a Hugging Face BERT strictly and copy it into a new model; only the cross-attention and the
+        `num_new_fusion_layers` layers stacked on top are new."""
+        if type(num_new_fusion_layers) is not int or num_new_fusion_layers < 0:
+            raise ValueError(f"num_new_fusion_layers must be an int >= 0, got {num_new_fusion_layers!r}.")
         bert, loading_info = bert_class.from_pretrained(
             pretrained_model_name_or_path, output_loading_info=True, **from_pretrained_kwargs
         )
@@ -303,13 +307,24 @@ class InternVideo2TextPreTrainedModel(PreTrainedModel):
                 f"BERT checkpoint {pretrained_model_name_or_path!s} does not match {bert_class.__name__}: "
                 f"missing keys {missing}, unexpected keys {unexpected}, mismatched shapes {mismatched}."
             )
+        bert_layers = bert.config.num_hidden_layers
+        if not 0 <= fusion_layer <= bert_layers:
+            raise ValueError(
+                f"fusion_layer must be in [0, {bert_layers}] for a {bert_layers}-layer BERT, got {fusion_layer}."
+            )
         config = InternVideo2TextConfig.from_bert_config(
-            bert.config, fusion_layer=fusion_layer, encoder_width=encoder_width
+            bert.config, fusion_layer=fusion_layer, encoder_width=encoder_width,
+            num_hidden_layers=bert_layers + num_new_fusion_layers,
         )
         model = cls(config)
         model.set_attn_implementation(bert.config._attn_implementation)
         load_result = model.load_state_dict(bert.state_dict(), strict=False)
-        not_loaded = [k for k in load_result.missing_keys if ".crossattention." not in k]
+
+        def is_new(key: str) -> bool:
+            layer = re.search(r"\.layer\.(\d+)\.", key)
+            return ".crossattention." in key or (layer is not None and int(layer.group(1)) >= bert_layers)
+
+        not_loaded = [k for k in load_result.missing_keys if not is_new(k)]
         if not_loaded or load_result.unexpected_keys:
             raise ValueError(
                 f"BERT weights do not fit {cls.__name__}: not loaded {not_loaded}, "
@@ -347,13 +362,17 @@ class InternVideo2TextModel(InternVideo2TextPreTrainedModel):
         *,
         fusion_layer: int,
         encoder_width: int,
+        num_new_fusion_layers: int = 0,
         **from_pretrained_kwargs,
     ) -> "InternVideo2TextModel":
         """
         Initialise from any Hugging Face BERT checkpoint (as the official code initialises from `bert-large-uncased`).
         Every BERT weight is loaded strictly (missing or unexpected encoder keys raise); only the cross-attention of
-        layers `fusion_layer ..` is new. `from_pretrained_kwargs` go to `BertModel.from_pretrained`
-        (e.g. `dtype`, `revision`, `attn_implementation`).
+        layers `fusion_layer ..` is new. `num_new_fusion_layers` stacks that many new, randomly initialised fusion
+        layers on top of the BERT's layers (with `fusion_layer` = its layer count the text features then come from
+        its last layer: sentence-transformers BERTs trained with mean pooling give a near-constant CLS in every
+        earlier layer). `from_pretrained_kwargs` go to `BertModel.from_pretrained` (e.g. `dtype`, `revision`,
+        `attn_implementation`).
         """
         return cls._load_bert(
             BertModel,
@@ -361,6 +380,7 @@ class InternVideo2TextModel(InternVideo2TextPreTrainedModel):
             allowed_missing=None,
             fusion_layer=fusion_layer,
             encoder_width=encoder_width,
+            num_new_fusion_layers=num_new_fusion_layers,
             from_pretrained_kwargs={"add_pooling_layer": False, **from_pretrained_kwargs},
         )
 
@@ -491,11 +511,12 @@ class InternVideo2TextForMaskedLM(InternVideo2TextPreTrainedModel):
         *,
         fusion_layer: int,
         encoder_width: int,
+        num_new_fusion_layers: int = 0,
         new_mlm_head: bool = False,
         **from_pretrained_kwargs,
     ) -> "InternVideo2TextForMaskedLM":
         """
-        Like [`InternVideo2TextModel.from_bert_pretrained`], also loading the MLM head (`cls.predictions.*`) of a
+        Like [`InternVideo2TextModel.from_bert_pretrained`] (same `num_new_fusion_layers`), also loading the MLM head (`cls.predictions.*`) of a
         `BertForMaskedLM` / `BertForPreTraining` checkpoint. A checkpoint without an MLM head (a bare `BertModel`)
         raises unless `new_mlm_head=True`, which initialises the head (its decoder stays tied to the embeddings).
         """
@@ -505,6 +526,7 @@ class InternVideo2TextForMaskedLM(InternVideo2TextPreTrainedModel):
             allowed_missing=re.compile(r"^cls\.predictions\.") if new_mlm_head else None,
             fusion_layer=fusion_layer,
             encoder_width=encoder_width,
+            num_new_fusion_layers=num_new_fusion_layers,
             from_pretrained_kwargs=from_pretrained_kwargs,
         )
 

@@ -385,6 +385,32 @@ def test_from_bert_pretrained_only_cross_attention_is_new(minilm):
     assert model.encoder.layer[4].crossattention.self.key.weight.shape == (384, 48)
 
 
+def test_new_fusion_layers_stack_on_every_bert_layer():
+    model = InternVideo2TextModel.from_bert_pretrained(
+        MINILM_PATH, fusion_layer=6, encoder_width=48, num_new_fusion_layers=2, attn_implementation="eager"
+    ).eval()
+    reference = BertModel.from_pretrained(MINILM_PATH, attn_implementation="eager").eval()
+    assert (model.config.num_hidden_layers, model.config.fusion_layer) == (8, 6)
+    bert_state = reference.state_dict()
+    new_layers = {int(key.split(".")[2]) for key in model.state_dict() if key not in bert_state}
+    assert new_layers == {6, 7}
+    assert model.encoder.layer[7].crossattention.self.key.weight.shape == (384, 48)
+    tokenizer = BertTokenizer(vocab=f"{MINILM_PATH}/vocab.txt")
+    batch = tokenizer(["a red circle moves up", "the blue square shrinks"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        text = model(**batch, mode="text").last_hidden_state
+        torch.testing.assert_close(text, reference(**batch).last_hidden_state, **TOL)  # all 6 BERT layers
+        fused = model(
+            text_hidden_states=text, attention_mask=batch["attention_mask"],
+            encoder_hidden_states=torch.randn(2, 5, 48), mode="fusion",
+        ).last_hidden_state
+    assert fused.shape == text.shape and not torch.allclose(fused, text)
+    with pytest.raises(ValueError, match="num_new_fusion_layers must be an int >= 0, got -1"):
+        InternVideo2TextModel.from_bert_pretrained(MINILM_PATH, fusion_layer=6, encoder_width=8, num_new_fusion_layers=-1)
+    with pytest.raises(ValueError, match=r"fusion_layer must be in \[0, 6\] for a 6-layer BERT, got 7"):
+        InternVideo2TextModel.from_bert_pretrained(MINILM_PATH, fusion_layer=7, encoder_width=8, num_new_fusion_layers=1)
+
+
 def test_mlm_from_bert_model_checkpoint_needs_new_mlm_head_flag():
     with pytest.raises(ValueError, match=r"missing keys \['cls\.predictions\.bias'"):
         InternVideo2TextForMaskedLM.from_bert_pretrained(MINILM_PATH, fusion_layer=6, encoder_width=8)

@@ -69,7 +69,15 @@ class InternVideo2ModelArguments:
     num_fusion_layers: int | None = field(
         default=None,
         metadata={"help": "Stage 2 from a BERT checkpoint: how many of its last layers become fusion layers (default: "
-                  "the official split for BERT-large (5 of 24) and BERT-base (3 of 12) sizes; required otherwise)."},
+                  "the official split for BERT-large (5 of 24) and BERT-base (3 of 12) sizes, 0 with "
+                  "--num_new_fusion_layers; required otherwise)."},
+    )
+    num_new_fusion_layers: int = field(
+        default=0,
+        metadata={"help": "Stage 2 from a BERT checkpoint: new, randomly initialised fusion layers stacked on top of "
+                  "its layers. Use it for sentence-transformers BERTs (trained with mean pooling), whose CLS is "
+                  "near-constant before the last layer: with --num_fusion_layers 0 the text features come from the "
+                  "last layer."},
     )
     tokenizer_name_or_path: str | None = field(
         default=None,
@@ -84,6 +92,8 @@ class InternVideo2ModelArguments:
     )
 
     def __post_init__(self):
+        if self.num_new_fusion_layers < 0:
+            raise ValueError(f"num_new_fusion_layers must be >= 0, got {self.num_new_fusion_layers}")
         if self.model_type not in ("stage2", "clip"):
             raise ValueError(f"model_type must be 'stage2' or 'clip', got {self.model_type!r}")
         if self.text_pooling not in ("cls", "eos", "mean"):

@@ -613,6 +613,9 @@ def build_model(model_args: InternVideo2ModelArguments, data_args: InternVideo2D
 
         bert = AutoConfig.from_pretrained(model_args.text_model_name_or_path)
         layers, num_fusion_layers = bert.num_hidden_layers, model_args.num_fusion_layers
+        new_layers = model_args.num_new_fusion_layers
+        if num_fusion_layers is None and new_layers:
+            num_fusion_layers = 0
         if num_fusion_layers is None:
             official = {
                 (size["num_hidden_layers"], size["hidden_size"]): size["num_hidden_layers"] - size["fusion_layer"]
@@ -624,13 +627,14 @@ def build_model(model_args: InternVideo2ModelArguments, data_args: InternVideo2D
                     f"pass --num_fusion_layers: {model_args.text_model_name_or_path} ({layers} layers of "
                     f"{bert.hidden_size}) is not a BERT-base or BERT-large size with an official split"
                 )
-        if not 0 < num_fusion_layers < layers:
+        if not 0 <= num_fusion_layers < layers or num_fusion_layers + new_layers == 0:
             raise ValueError(
-                f"num_fusion_layers must be in [1, {layers - 1}] for a {layers}-layer BERT, got {num_fusion_layers}"
+                f"num_fusion_layers must be in [1, {layers - 1}] for a {layers}-layer BERT (or 0 with "
+                f"--num_new_fusion_layers), got {num_fusion_layers}"
             )
         text = InternVideo2TextForMaskedLM.from_bert_pretrained(
             model_args.text_model_name_or_path, fusion_layer=layers - num_fusion_layers,
-            encoder_width=vision.config.hidden_size, new_mlm_head=True,
+            encoder_width=vision.config.hidden_size, num_new_fusion_layers=new_layers, new_mlm_head=True,
         )
         text_config = text.config
     config = InternVideo2Config(

@@ -19,7 +19,12 @@ from internvideo2.data import (
     MediaSkippedWarning,
     stage2_video_processor,
 )
-from internvideo2.trainers.arguments import InternVideo2DataArguments, InternVideo2Stage2Arguments, parse_ratios
+from internvideo2.trainers.arguments import (
+    InternVideo2DataArguments,
+    InternVideo2ModelArguments,
+    InternVideo2Stage2Arguments,
+    parse_ratios,
+)
 from internvideo2.trainers.stage2 import (
     InternVideo2Stage2Trainer,
     build_model,
@@ -291,6 +296,14 @@ def test_build_model_from_pretrained_towers(tmp_path, clips):
             torch.testing.assert_close(text_weights[name], value, rtol=0, atol=0, msg=name)
     for name, value in vision.state_dict().items():
         torch.testing.assert_close(model.vision_model.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    arguments.num_fusion_layers, arguments.num_new_fusion_layers = None, 2
+    stacked = build_model(arguments, data)  # all 6 MiniLM layers give the text features, 2 new fusion layers
+    assert (stacked.config.text_config.num_hidden_layers, stacked.config.text_config.fusion_layer) == (8, 6)
+    arguments.num_fusion_layers, arguments.num_new_fusion_layers = 0, 0
+    with pytest.raises(ValueError, match=r"num_fusion_layers must be in \[1, 5\] for a 6-layer BERT \(or 0 with"):
+        build_model(arguments, data)
+    with pytest.raises(ValueError, match="num_new_fusion_layers must be >= 0, got -1"):
+        InternVideo2ModelArguments(num_new_fusion_layers=-1)
 
 
 def test_argument_parsing_and_errors():
