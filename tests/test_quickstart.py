@@ -1,15 +1,20 @@
-"""`run_quickstart(smoke=True)` end to end: files, reload parity, and its retrieval numbers recomputed independently
-from the saved-and-reloaded models (naive rank counting in numpy)."""
+"""The README's quickstart command (`python3 -m internvideo2 quickstart`, here with `--smoke`) end to end: files,
+reload parity, and its retrieval numbers recomputed independently from the saved-and-reloaded models (naive rank
+counting in numpy)."""
 
 import json
+import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from huggingface_hub import HfApi
 from transformers import AutoModel, AutoProcessor
 
+from internvideo2.__main__ import main
 from internvideo2.modeling_pretraining import InternVideo2ForPreTraining
 from internvideo2.quickstart import run_quickstart
 
@@ -18,7 +23,8 @@ from internvideo2.quickstart import run_quickstart
 def run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("quickstart")
     torch.set_num_threads(1)
-    return output_dir, run_quickstart(output_dir, smoke=True, seed=3)
+    assert main(["quickstart", "--output-dir", str(output_dir), "--smoke", "--seed", "3"]) == 0
+    return output_dir, json.loads((output_dir / "results.json").read_text())
 
 
 def naive_text_to_video_recall(video_embeds: np.ndarray, text_embeds: np.ndarray, k: int) -> float:
@@ -39,7 +45,7 @@ def saved_test_set(output_dir: Path):
 def test_writes_plot_results_model_card_and_loadable_folders(run):
     output_dir, metrics = run
     assert (output_dir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert json.loads((output_dir / "results.json").read_text())["results"] == metrics["results"]
+    assert metrics["smoke"] and metrics["seed"] == 3
     card = (output_dir / "model" / "README.md").read_text()
     assert "internvideo2-quickstart" in card
     for name in ("config.json", "model.safetensors", "processor_config.json", "tokenizer_config.json"):
@@ -88,3 +94,32 @@ def test_bad_arguments_give_one_line_errors(tmp_path):
     target.write_text("")
     with pytest.raises(ValueError, match="output_dir .* is not a folder"):
         run_quickstart(target, smoke=True)
+
+
+def test_the_printed_push_to_hub_call_uploads_model_processor_and_card(run, monkeypatch):
+    """The call the quickstart prints, with the Hub client mocked at its HfApi methods (create_repo, create_commit) and sockets refused: the
+    uploads hold the weights, config, processor files and the model card."""
+    output_dir, _ = run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to open a network connection")
+
+    uploads = []
+
+    def create_repo(self, repo_id, **kwargs):
+        return SimpleNamespace(repo_id=repo_id)
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        uploads.append((repo_id, {operation.path_in_repo for operation in operations}))
+        return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/0", oid="0", pr_url=None)
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    model = AutoModel.from_pretrained(output_dir / "model")
+    processor = AutoProcessor.from_pretrained(output_dir / "model")
+    model.push_to_hub("your-name/internvideo2-quickstart", token="x")
+    processor.push_to_hub("your-name/internvideo2-quickstart", token="x")
+    assert [repo for repo, _ in uploads] == ["your-name/internvideo2-quickstart"] * 2
+    assert {"config.json", "model.safetensors"} <= uploads[0][1]
+    assert {"processor_config.json", "tokenizer_config.json"} <= uploads[1][1]

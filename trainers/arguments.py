@@ -168,6 +168,12 @@ class InternVideo2Stage2Arguments:
         metadata={"help": "Regular expressions of parameter names to train even when their tower is frozen, e.g. "
                   "'vision_model\\.pooler\\.'."},
     )
+    text_encoder_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the text encoder's text-only part (word embeddings and the layers before "
+                  "the fusion layers), e.g. a pretrained BERT fine-tuned more gently than new layers trained from "
+                  "scratch; the schedule scales it like --learning_rate. Default: --learning_rate."},
+    )
     teacher_model_name_or_path: str | None = field(
         default=None, metadata={"help": "InternVideo2VisionModel folder used as the UTA teacher."}
     )
@@ -177,6 +183,8 @@ class InternVideo2Stage2Arguments:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if self.text_encoder_learning_rate is not None and self.text_encoder_learning_rate < 0:
+            raise ValueError(f"text_encoder_learning_rate must be >= 0, got {self.text_encoder_learning_rate}")
         for name in self.loss_weights:
             if self.loss_weights[name] < 0:
                 raise ValueError(f"{name}_weight must be >= 0, got {self.loss_weights[name]}")

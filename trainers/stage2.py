@@ -226,6 +226,34 @@ class InternVideo2Stage2Trainer(Trainer):
         if unmatched:
             raise ValueError(f"unfreeze patterns {unmatched} match no parameter name")
 
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer; with `text_encoder_learning_rate`, the text-only part of the text encoder
+        (embeddings and layers before `fusion_layer`) gets its own learning rate in every parameter group."""
+        optimizer = super().create_optimizer(model)
+        learning_rate = self.stage2_args.text_encoder_learning_rate
+        if learning_rate is None:
+            return optimizer
+        base = self._base_model(self.model if model is None else model)
+        fusion_layer = base.config.text_config.fusion_layer
+
+        def is_text_only(name: str) -> bool:
+            if name.startswith("text_model.bert.embeddings."):
+                return True
+            layer = re.match(r"text_model\.bert\.encoder\.layer\.(\d+)\.", name)
+            return layer is not None and int(layer.group(1)) < fusion_layer
+
+        text_only = {id(parameter) for name, parameter in base.named_parameters() if is_text_only(name)}
+        groups = []
+        for group in optimizer.param_groups:
+            for rate, keep in ((group["lr"], False), (learning_rate, True)):
+                params = [parameter for parameter in group["params"] if (id(parameter) in text_only) == keep]
+                if params:
+                    groups.append({**group, "params": params, "lr": rate})
+        optimizer.param_groups.clear()
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
+
     def set_data_epoch(self, epoch: int) -> None:
         """Epoch of the batch order and of the media transform's random draws (called before every epoch)."""
         if self._train_batch_sampler is not None:

@@ -162,6 +162,27 @@ def test_freezing_policies(tmp_path, clips):
         make_trainer(tmp_path, clips, stage2=InternVideo2Stage2Arguments(unfreeze=["("]))
 
 
+def test_text_encoder_learning_rate_applies_to_the_text_only_layers(tmp_path, clips):
+    stage2 = InternVideo2Stage2Arguments(text_encoder_learning_rate=0.0)
+    trainer = make_trainer(tmp_path, clips, stage2=stage2, max_steps=2, weight_decay=0.1)
+    fusion_layer = trainer.model.config.text_config.fusion_layer
+    before = {name: parameter.detach().clone() for name, parameter in trainer.model.named_parameters()}
+    trainer.train()
+    text_only = [f"text_model.bert.encoder.layer.{i}." for i in range(fusion_layer)] + ["text_model.bert.embeddings."]
+    for name, parameter in trainer.model.named_parameters():
+        if name.startswith(tuple(text_only)):
+            assert torch.equal(before[name], parameter.detach()), name  # learning rate 0, weight decay included
+    for changed in ("vision_model.pooler.q_proj.weight", "text_projection.weight",
+                    f"text_model.bert.encoder.layer.{fusion_layer}.crossattention.self.query.weight",
+                    f"text_model.bert.encoder.layer.{fusion_layer}.attention.self.query.weight"):
+        assert not torch.equal(before[changed], trainer.model.get_parameter(changed)), changed
+    groups = trainer.optimizer.param_groups
+    assert sorted({group["weight_decay"] for group in groups}) == [0.0, 0.1]
+    assert sum(len(group["params"]) for group in groups) == sum(1 for p in trainer.model.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="text_encoder_learning_rate must be >= 0, got -1"):
+        InternVideo2Stage2Arguments(text_encoder_learning_rate=-1)
+
+
 def test_audio_visual_losses_on_audio_video_batches(tmp_path_factory):
     root = tmp_path_factory.mktemp("av")
     av_clips = make_color_clips(root, num_train=6, with_audio=True, fps=8)
