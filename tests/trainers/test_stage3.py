@@ -1,4 +1,8 @@
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -316,3 +320,40 @@ def test_lora_instruction_tuning_learns_held_out_colours(tmp_path):
     assert result["after"]["colour"] >= 0.75
     torch.testing.assert_close(result["trained_llm_weight"], result["base_llm_weight"], rtol=0, atol=0)
     assert result["adapter_b"].abs().sum() > 0
+
+
+def test_lora_instruction_tuning_runs_under_deepspeed_zero2(tmp_path):
+    """The Stage-3 command with the project's ZeRO-2 config (one CPU process): LoRA and the vision path train, the
+    LLM's base weights stay, and the saved adapter loads."""
+    colors, shapes = ("red", "green"), ("circle", "square")
+    generate_dataset(tmp_path / "data", 8, 2, num_frames=4, size=56, colors=colors, shapes=shapes,
+                     motions=("left_to_right",), held_out=None, seed=0)
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    records = [{"video": s["path"], "QA": [{"q": COLOUR_QUESTION, "a": s["color"]}]} for s in manifest["train"]]
+    (tmp_path / "train.json").write_text(json.dumps(records))
+    tiny_model().save_pretrained(tmp_path / "base")
+    tiny_processor().save_pretrained(tmp_path / "base")
+    script = textwrap.dedent(
+        """
+        import sys
+        from internvideo2.trainers.stage3 import main
+        root, config = sys.argv[1], sys.argv[2]
+        main(["--model_name_or_path", f"{root}/base", "--train_file", f"{root}/train.json", "--data_root",
+              f"{root}/data", "--output_dir", f"{root}/out", "--use_cpu", "--per_device_train_batch_size", "4",
+              "--max_steps", "2", "--learning_rate", "1e-3", "--save_strategy", "no", "--report_to", "none",
+              "--disable_tqdm", "true", "--deepspeed", config])
+        print("ok")
+        """
+    )
+    config = Path(__file__).parents[2] / "examples" / "deepspeed" / "zero2.json"
+    env = dict(os.environ, RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT="29563",
+               OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(config)], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+    base = InternVideo2ChatForConditionalGeneration.from_pretrained(tmp_path / "base").state_dict()
+    trained = load_stage3_model(tmp_path / "out", merge=False).base_model.model.state_dict()
+    weight = "language_model.model.layers.0.self_attn.q_proj.weight"
+    torch.testing.assert_close(trained[weight.replace("weight", "base_layer.weight")], base[weight], rtol=0, atol=0)
+    assert trained[weight.replace("weight", "lora_B.default.weight")].abs().sum() > 0
+    assert not torch.equal(trained["language_projection.weight"], base["language_projection.weight"])
