@@ -196,7 +196,9 @@ def _train_stage2(dataset, settings, work_dir: Path, seed: int):
     model = build_model(model_args, data_args)
     train_dataset, _ = build_video_text_datasets(data_args, seed=seed)
     # Masking half of the 4x7x7 tokens (official: 0.8) keeps enough signal for a few hundred CPU steps.
-    stage2_args = InternVideo2Stage2Arguments(video_mask_ratio=0.5, text_encoder_learning_rate=TEXT_ENCODER_LEARNING_RATE)
+    stage2_args = InternVideo2Stage2Arguments(
+        video_mask_ratio=0.5, text_encoder_learning_rate=TEXT_ENCODER_LEARNING_RATE
+    )
     trainer = InternVideo2Stage2Trainer(
         model=model, stage2_args=stage2_args, processing_class=tokenizer, train_dataset=train_dataset,
         data_collator=InternVideo2VideoTextCollator(tokenizer, max_length=settings.max_text_length),
