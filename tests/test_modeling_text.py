@@ -406,9 +406,13 @@ def test_new_fusion_layers_stack_on_every_bert_layer():
         ).last_hidden_state
     assert fused.shape == text.shape and not torch.allclose(fused, text)
     with pytest.raises(ValueError, match="num_new_fusion_layers must be an int >= 0, got -1"):
-        InternVideo2TextModel.from_bert_pretrained(MINILM_PATH, fusion_layer=6, encoder_width=8, num_new_fusion_layers=-1)
+        InternVideo2TextModel.from_bert_pretrained(
+            MINILM_PATH, fusion_layer=6, encoder_width=8, num_new_fusion_layers=-1
+        )
     with pytest.raises(ValueError, match=r"fusion_layer must be in \[0, 6\] for a 6-layer BERT, got 7"):
-        InternVideo2TextModel.from_bert_pretrained(MINILM_PATH, fusion_layer=7, encoder_width=8, num_new_fusion_layers=1)
+        InternVideo2TextModel.from_bert_pretrained(
+            MINILM_PATH, fusion_layer=7, encoder_width=8, num_new_fusion_layers=1
+        )
 
 
 def test_mlm_from_bert_model_checkpoint_needs_new_mlm_head_flag():

@@ -28,7 +28,8 @@ def test_readme_commands_are_what_ci_and_the_quickstart_run():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## The two commands", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     commands = [line for line in block.splitlines() if line and not line.startswith("#")]
-    assert commands[0] == "bash .ci/install quickstart && python3 -m internvideo2 quickstart --output-dir quickstart_output"
+    quickstart = "bash .ci/install quickstart && python3 -m internvideo2 quickstart --output-dir quickstart_output"
+    assert commands[0] == quickstart
     assert commands[1] == (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]  # CI runs the README's tests
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")

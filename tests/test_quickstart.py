@@ -97,8 +97,8 @@ def test_bad_arguments_give_one_line_errors(tmp_path):
 
 
 def test_the_printed_push_to_hub_call_uploads_model_processor_and_card(run, monkeypatch):
-    """The call the quickstart prints, with the Hub client mocked at its HfApi methods (create_repo, create_commit) and sockets refused: the
-    uploads hold the weights, config, processor files and the model card."""
+    """The call the quickstart prints, with the Hub client mocked at its HfApi methods (create_repo, create_commit)
+    and sockets refused: the uploads hold the weights, config, processor files and the model card."""
     output_dir, _ = run
 
     def refuse(*args, **kwargs):
@@ -121,5 +121,5 @@ def test_the_printed_push_to_hub_call_uploads_model_processor_and_card(run, monk
     model.push_to_hub("your-name/internvideo2-quickstart", token="x")
     processor.push_to_hub("your-name/internvideo2-quickstart", token="x")
     assert [repo for repo, _ in uploads] == ["your-name/internvideo2-quickstart"] * 2
-    assert {"config.json", "model.safetensors"} <= uploads[0][1]
+    assert {"config.json", "model.safetensors", "README.md"} <= uploads[0][1]
     assert {"processor_config.json", "tokenizer_config.json"} <= uploads[1][1]

@@ -178,7 +178,8 @@ def test_text_encoder_learning_rate_applies_to_the_text_only_layers(tmp_path, cl
         assert not torch.equal(before[changed], trainer.model.get_parameter(changed)), changed
     groups = trainer.optimizer.param_groups
     assert sorted({group["weight_decay"] for group in groups}) == [0.0, 0.1]
-    assert sum(len(group["params"]) for group in groups) == sum(1 for p in trainer.model.parameters() if p.requires_grad)
+    trainable = sum(1 for parameter in trainer.model.parameters() if parameter.requires_grad)
+    assert sum(len(group["params"]) for group in groups) == trainable
     with pytest.raises(ValueError, match="text_encoder_learning_rate must be >= 0, got -1"):
         InternVideo2Stage2Arguments(text_encoder_learning_rate=-1)
 
