@@ -16,13 +16,7 @@ ATOL = dict(rtol=1e-5, atol=1e-5)
 MEDIA_TOKEN_ID = 200  # one past the tiny LLM vocabulary, as `<VID_PLH>` added to its tokenizer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # the machine's cores are shared: one thread is far faster than two fighting ones for these tiny ops
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_chat_config(**overrides) -> InternVideo2ChatConfig:

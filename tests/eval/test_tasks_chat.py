@@ -40,12 +40,8 @@ def run_task(argv: list[str]) -> dict:
     return args.run(args)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 LETTERS = "ABCD"
 

@@ -26,13 +26,21 @@ FIXTURES_QFORMER = Path(__file__).parents[1] / "fixtures" / "chat_qformer"
 MEDIA_TOKEN_ID = 200
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # the machine's cores are shared: one thread is far faster than two fighting ones for these tiny ops
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tiny_chat_config(vision_width: int, qformer_layers: int, image_token_id: int | None = None):
+    """The config of a tiny random chat model on the fixture's tiny Mistral."""
+    llm = json.loads((FOLDER / "llm_config.json").read_text())
+    return InternVideo2ChatConfig(
+        vision_config=dict(hidden_size=vision_width, num_hidden_layers=1, num_attention_heads=vision_width // 16,
+                           intermediate_size=64, image_size=56, num_frames=8, use_attention_pool=False,
+                           use_post_layernorm=True, use_separate_image_position_embeddings=True),
+        qformer_config=dict(vocab_size=58, hidden_size=32, num_hidden_layers=qformer_layers, num_attention_heads=4,
+                            intermediate_size=64, max_position_embeddings=64),
+        text_config={k: v for k, v in llm.items() if k not in ("architectures", "torch_dtype")},
+        num_query_tokens=4, num_extra_query_tokens=4, media_token_id=MEDIA_TOKEN_ID, image_token_id=image_token_id,
+    )
 
 
 def llm_tokenizer(with_media_token: bool = True):
@@ -137,16 +145,7 @@ def test_lmms_eval_generic_huggingface_call_sequence(tmp_path):
     generate → batch_decode, on a tiny random model saved with save_pretrained, batch of two (left padding)."""
     register_chat()
     torch.manual_seed(0)
-    llm = json.loads((FOLDER / "llm_config.json").read_text())
-    config = InternVideo2ChatConfig(
-        vision_config=dict(hidden_size=64, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
-                           image_size=56, num_frames=8, use_attention_pool=False, use_post_layernorm=True,
-                           use_separate_image_position_embeddings=True),
-        qformer_config=dict(vocab_size=58, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                            intermediate_size=64, max_position_embeddings=64),
-        text_config={k: v for k, v in llm.items() if k not in ("architectures", "torch_dtype")},
-        num_query_tokens=4, num_extra_query_tokens=4, media_token_id=MEDIA_TOKEN_ID,
-    )
+    config = tiny_chat_config(vision_width=64, qformer_layers=2)
     InternVideo2ChatForConditionalGeneration(config).save_pretrained(tmp_path / "model")
     processor = InternVideo2ChatProcessor(
         InternVideo2VideoProcessor(preset="chat", crop_size={"height": 56, "width": 56}, size={"shortest_edge": 56}),
@@ -231,18 +230,9 @@ def test_images_and_videos_mix_in_one_call_like_separate_calls(tmp_path):
     assert third.index(MEDIA_TOKEN_ID + 1) < third.index(MEDIA_TOKEN_ID)
 
     torch.manual_seed(0)
-    llm = json.loads((FOLDER / "llm_config.json").read_text())
-    config = InternVideo2ChatConfig(
-        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                           image_size=56, num_frames=8, use_attention_pool=False, use_post_layernorm=True,
-                           use_separate_image_position_embeddings=True),
-        qformer_config=dict(vocab_size=58, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-                            intermediate_size=64, max_position_embeddings=64),
-        text_config={k: v for k, v in llm.items() if k not in ("architectures", "torch_dtype")},
-        num_query_tokens=4, num_extra_query_tokens=4, media_token_id=MEDIA_TOKEN_ID,
-        image_token_id=MEDIA_TOKEN_ID + 1,
-    )
-    model = InternVideo2ChatForConditionalGeneration(config).eval()
+    model = InternVideo2ChatForConditionalGeneration(
+        tiny_chat_config(vision_width=32, qformer_layers=1, image_token_id=MEDIA_TOKEN_ID + 1)
+    ).eval()
     generation = dict(do_sample=False, max_new_tokens=5, min_new_tokens=5)
     answers = model.generate(**mixed, **generation)[:, mixed["input_ids"].shape[1]:]
     assert len({tuple(row.tolist()) for row in answers}) == 3  # the rows answer differently

@@ -35,13 +35,7 @@ FOLDER = Path(__file__).parents[1] / "fixtures" / "chat_full"
 MEDIA_TOKEN_ID = 200
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # the machine's cores are shared: one thread is ~100x faster than two fighting ones for these tiny ops
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_processor(size: int = 56, image_media_token: str | None = None) -> InternVideo2ChatProcessor:
