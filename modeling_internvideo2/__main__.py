@@ -56,7 +56,8 @@ def quickstart(args: argparse.Namespace) -> None:
     run_quickstart(args.output_dir, smoke=args.smoke, seed=args.seed)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The `internvideo2` command line (`demo`, `quickstart`)."""
     parser = argparse.ArgumentParser(prog="internvideo2", description="InternVideo2 for Hugging Face transformers")
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="encode a video with a small InternVideo2 encoder")
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     quickstart_parser.add_argument("--output-dir", default="internvideo2_quickstart", help="folder for data, models, plot")
     quickstart_parser.add_argument("--smoke", action="store_true", help="a seconds-long run (numbers mean nothing)")
     quickstart_parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         {"demo": demo, "quickstart": quickstart}[args.command](args)
     except (ValueError, FileNotFoundError, TypeError) as error:

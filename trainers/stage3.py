@@ -22,7 +22,7 @@ Command line (`python -m internvideo2.trainers.stage3 --help`; also under `torch
 
     python -m internvideo2.trainers.stage3 --model_name_or_path chat_stage2 --train_file instructions.json \
         --data_root media --output_dir out --per_device_train_batch_size 4 --learning_rate 2e-5 \
-        --num_train_epochs 3 --warmup_ratio 0.6 --weight_decay 0.02 --bf16
+        --num_train_epochs 3 --warmup_steps 0.6 --weight_decay 0.02 --bf16
 """
 
 from __future__ import annotations

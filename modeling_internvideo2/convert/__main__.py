@@ -301,7 +301,8 @@ def _write_atomically(output_dir: str, overwrite: bool, model, processor, report
     return output_dir
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m internvideo2.convert {vision,stage2,chat}` command line."""
     parser = argparse.ArgumentParser(prog="python -m internvideo2.convert", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="family", required=True)
     _add_vision_arguments(commands.add_parser("vision", help="any released vision encoder or video classifier"))
@@ -317,7 +318,11 @@ def main(argv: list[str] | None = None) -> int:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     command = {"vision": convert_vision_command, "stage2": convert_stage2_command, "chat": convert_chat_command}
     command = command[args.family]
     try:
