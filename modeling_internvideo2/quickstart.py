@@ -151,6 +151,17 @@ def student_video_embeddings(student, teacher_model, pixel_values_videos, pooled
 # --------------------------------------------------------------------------------------------------------- pipeline
 
 
+def publish_code(model_dir: str | os.PathLike, repo_id: str = "your-name/internvideo2-quickstart") -> str:
+    """The Python lines that publish `model_dir` as saved: weights, config, processor and the model card with the
+    held-out metrics (`model.push_to_hub` would write transformers' generic card instead)."""
+    return (
+        "from huggingface_hub import HfApi\n"
+        "api = HfApi()\n"
+        f"api.create_repo({repo_id!r}, exist_ok=True)\n"
+        f"api.upload_folder(repo_id={repo_id!r}, folder_path={str(model_dir)!r})\n"
+    )
+
+
 def _log(message: str) -> None:
     print(message, flush=True)
 
@@ -396,10 +407,10 @@ def run_quickstart(output_dir: str | os.PathLike, *, smoke: bool = False, seed: 
     }
     (output_dir / "results.json").write_text(json.dumps(metrics, indent=1) + "\n")
     _log(f"plot: {plot_path}\nresults: {output_dir / 'results.json'}\nwall time: {metrics['wall_time_s']:.0f} s")
-    _log("to publish (not run):\n"
-         f"    model.push_to_hub('your-name/internvideo2-quickstart'); processor.push_to_hub('your-name/internvideo2-quickstart')"
-         f"  # model = AutoModel.from_pretrained('{model_dir}'), processor = AutoProcessor.from_pretrained('{model_dir}')")
+    _log("to publish the saved folder with its model card (not run here):\n" + publish_code(model_dir))
     return metrics
 
 
-__all__ = ["FULL", "SMOKE", "QuickstartSettings", "evaluate_embeddings", "recall_at_k", "run_quickstart"]
+__all__ = [
+    "FULL", "SMOKE", "QuickstartSettings", "evaluate_embeddings", "publish_code", "recall_at_k", "run_quickstart"
+]
