@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch.distributed.run import parse_args as parse_torchrun_args
 from transformers import PreTrainedTokenizerFast
+from transformers.utils import is_flash_attn_2_available
 
 from internvideo2 import InternVideo2VisionModel  # also registers the Auto classes
 from internvideo2.convert.__main__ import main as convert_main
@@ -67,8 +68,16 @@ def setup_vision_block(folder: Path):
         torch.testing.assert_close(namespace["inputs"]["pixel_values_videos"], pixels, rtol=0, atol=0)
         with torch.no_grad():
             expected = reference.internvideo2(pixel_values_videos=pixels).pooler_output
-        assert type(namespace["model"]) is InternVideo2VisionModel  # AutoModel gives the classifier's backbone
-        torch.testing.assert_close(namespace["output"].pooler_output, expected, rtol=1e-5, atol=1e-5)
+        model = namespace["model"]
+        assert type(model) is InternVideo2VisionModel  # AutoModel gives the classifier's backbone
+        if "embedding" in namespace:  # the GPU block: bf16 weights, flash-attention-2 when installed, else sdpa
+            assert model.dtype == torch.bfloat16
+            assert model.config._attn_implementation == ("flash_attention_2" if is_flash_attn_2_available() else "sdpa")
+            embedding = namespace["embedding"].float().cpu()
+            assert namespace["embedding"].dtype == torch.bfloat16 and embedding.shape == expected.shape
+            assert F.cosine_similarity(embedding, expected).min() > 0.99  # bf16 rounding, not a different model
+        else:
+            torch.testing.assert_close(namespace["output"].pooler_output, expected, rtol=1e-5, atol=1e-5)
 
     return check
 
@@ -162,7 +171,7 @@ def test_every_python_block_has_exactly_one_setup_and_every_setup_a_block():
     keywords = [[key for key in PYTHON_BLOCK_SETUPS if f'"{key}"' in block] for block in PYTHON_BLOCKS]
     unknown = [block.splitlines()[0] for block, found in zip(PYTHON_BLOCKS, keywords) if len(found) != 1]
     assert not unknown, f"README python blocks without exactly one stand-in setup in tests/test_readme.py: {unknown}"
-    assert sorted(k for found in keywords for k in found) == sorted(PYTHON_BLOCK_SETUPS), "a setup lost its block"
+    assert {k for found in keywords for k in found} == set(PYTHON_BLOCK_SETUPS), "a setup lost its block"
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[f"python-block-{i}" for i in range(len(PYTHON_BLOCKS))])
