@@ -162,6 +162,18 @@ class InternVideo2Stage2Arguments:
     )
     freeze_vision: bool = field(default=False, metadata={"help": "Freeze the vision tower (post-pretraining)."})
     freeze_text: bool = field(default=False, metadata={"help": "Freeze the text / fusion tower."})
+    freeze_text_encoder: bool = field(
+        default=False,
+        metadata={"help": "Freeze only the text-only part of the text tower (word embeddings and the layers before "
+                  "the fusion layers; a locked pretrained text encoder): fusion layers and MLM head still train."},
+    )
+    freeze_text_projection: bool = field(default=False, metadata={"help": "Freeze the text projection."})
+    whiten_text_projection: int = field(
+        default=0,
+        metadata={"help": "Before training, set the text projection to the PCA whitening of the training captions' "
+                  "text features with this many components (internvideo2.trainers.text_whitening; use with "
+                  "--freeze_text_encoder --freeze_text_projection). 0: keep the projection as built."},
+    )
     freeze_audio: bool = field(default=True, metadata={"help": "Freeze the audio tower (official 6B)."})
     unfreeze: list[str] = field(
         default_factory=list,
@@ -183,6 +195,8 @@ class InternVideo2Stage2Arguments:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if self.whiten_text_projection < 0:
+            raise ValueError(f"whiten_text_projection must be >= 0, got {self.whiten_text_projection}")
         if self.text_encoder_learning_rate is not None and self.text_encoder_learning_rate < 0:
             raise ValueError(f"text_encoder_learning_rate must be >= 0, got {self.text_encoder_learning_rate}")
         for name in self.loss_weights:

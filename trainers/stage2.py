@@ -52,6 +52,7 @@ from .arguments import (
     parse_ratios,
 )
 from .running import train_and_evaluate
+from .text_whitening import whiten_text_projection
 
 
 AUDIO_VISUAL_LOSSES = ("avtc", "avtm", "avmlm")
@@ -208,6 +209,9 @@ class InternVideo2Stage2Trainer(Trainer):
             frozen.append("text_model.")
         if args.freeze_audio and getattr(model, "audio_model", None) is not None:
             frozen.append("audio_model.")
+        if args.freeze_text_projection:
+            frozen.append("text_projection.")
+        fusion_layer = model.config.text_config.fusion_layer if args.freeze_text_encoder else None
         patterns = []
         for pattern in args.unfreeze:
             try:
@@ -220,7 +224,9 @@ class InternVideo2Stage2Trainer(Trainer):
             matched.update(hits)
             if hits:
                 parameter.requires_grad_(True)
-            elif name.startswith(tuple(frozen)):
+            elif name.startswith(tuple(frozen)) or (
+                fusion_layer is not None and is_text_encoder_parameter(name, fusion_layer)
+            ):
                 parameter.requires_grad_(False)
         unmatched = [pattern.pattern for pattern in patterns if pattern.pattern not in matched]
         if unmatched:
@@ -235,14 +241,10 @@ class InternVideo2Stage2Trainer(Trainer):
             return optimizer
         base = self._base_model(self.model if model is None else model)
         fusion_layer = base.config.text_config.fusion_layer
-
-        def is_text_only(name: str) -> bool:
-            if name.startswith("text_model.bert.embeddings."):
-                return True
-            layer = re.match(r"text_model\.bert\.encoder\.layer\.(\d+)\.", name)
-            return layer is not None and int(layer.group(1)) < fusion_layer
-
-        text_only = {id(parameter) for name, parameter in base.named_parameters() if is_text_only(name)}
+        text_only = {
+            id(parameter) for name, parameter in base.named_parameters()
+            if is_text_encoder_parameter(name, fusion_layer)
+        }
         groups = []
         for group in optimizer.param_groups:
             for rate, keep in ((group["lr"], False), (learning_rate, True)):
@@ -558,6 +560,15 @@ class InternVideo2ClipTrainer(InternVideo2Stage2Trainer):
         return {"vtc": vtc}
 
 
+def is_text_encoder_parameter(name: str, fusion_layer: int) -> bool:
+    """Whether an `InternVideo2Model` parameter belongs to the text-only part of the text tower: the embeddings and
+    the layers before `fusion_layer`."""
+    if name.startswith("text_model.bert.embeddings."):
+        return True
+    layer = re.match(r"text_model\.bert\.encoder\.layer\.(\d+)\.", name)
+    return layer is not None and int(layer.group(1)) < fusion_layer
+
+
 def _match_logits(model, memory, memory_mask, text_hidden_states, text_attention_mask, *, audio_visual: bool):
     """Adapts `InternVideo2Model.match_logits` to the matching loss's `match_fn` signature."""
     return model.match_logits(memory, text_hidden_states, text_attention_mask, memory_mask, audio_visual=audio_visual)
@@ -721,6 +732,13 @@ def build_video_text_datasets(
 # ------------------------------------------------------------------------------------------------------------ main
 
 
+def training_captions(train_dataset) -> list[str]:
+    """Every caption of a `build_video_text_datasets` training set (read without its media transform)."""
+    if train_dataset is None:
+        raise ValueError("whiten_text_projection needs training captions: pass --train_files")
+    return [caption for captions in train_dataset.with_format(None)["captions"] for caption in captions]
+
+
 def parse_args(argv: list[str] | None = None):
     parser = HfArgumentParser(
         (
@@ -773,6 +791,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             model=model, contrastive_local_loss=stage2_args.contrastive_local_loss, **common
         )
     else:
+        if stage2_args.whiten_text_projection:
+            whiten_text_projection(
+                model, tokenizer, training_captions(train_dataset), stage2_args.whiten_text_projection,
+                max_length=data_args.max_text_length,
+            )
         teacher = None
         if stage2_args.teacher_model_name_or_path:
             from ..modeling_vision import InternVideo2VisionModel
@@ -794,6 +817,7 @@ __all__ = [
     "build_model",
     "build_tokenizer",
     "build_video_text_datasets",
+    "is_text_encoder_parameter",
     "main",
     "parse_args",
 ]

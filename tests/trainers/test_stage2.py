@@ -8,7 +8,15 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from _stage2_testing import NO_DROPOUT, TINY_VISION, VOCAB_DIR, data_arguments, make_color_clips, model_arguments
+from _stage2_testing import (
+    NO_DROPOUT,
+    TINY_VISION,
+    VOCAB_DIR,
+    cli_arguments,
+    data_arguments,
+    make_color_clips,
+    model_arguments,
+)
 from transformers import BertModel, TrainingArguments
 
 from internvideo2 import InternVideo2AudioConfig, InternVideo2Model, InternVideo2VisionModel
@@ -154,6 +162,45 @@ def test_freezing_policies(tmp_path, clips):
         make_trainer(tmp_path, clips, stage2=InternVideo2Stage2Arguments(freeze_text=True, unfreeze=["no_such_module"]))
     with pytest.raises(ValueError, match="unfreeze pattern '\\(' is not a valid regular expression"):
         make_trainer(tmp_path, clips, stage2=InternVideo2Stage2Arguments(unfreeze=["("]))
+
+
+def test_locked_text_encoder_and_projection(tmp_path, clips):
+    stage2 = InternVideo2Stage2Arguments(freeze_text_encoder=True, freeze_text_projection=True)
+    trainer = make_trainer(tmp_path, clips, stage2=stage2, max_steps=1)
+    fusion_layer = trainer.model.config.text_config.fusion_layer
+    before = {name: parameter.detach().clone() for name, parameter in trainer.model.named_parameters()}
+    trainer.train()
+    locked = [f"text_model.bert.encoder.layer.{i}." for i in range(fusion_layer)]
+    locked += ["text_model.bert.embeddings.", "text_projection."]
+    for name, parameter in trainer.model.named_parameters():
+        is_locked = name.startswith(tuple(locked))
+        assert parameter.requires_grad == (not is_locked), name
+        if is_locked:
+            assert torch.equal(before[name], parameter.detach()), name
+    for changed in (f"text_model.bert.encoder.layer.{fusion_layer}.crossattention.self.query.weight",
+                    f"text_model.bert.encoder.layer.{fusion_layer}.attention.self.query.weight",
+                    "text_model.cls.predictions.transform.dense.weight", "vision_projection.weight"):
+        assert not torch.equal(before[changed], trainer.model.get_parameter(changed)), changed
+
+
+def test_stage2_command_whitens_the_text_projection_on_the_training_captions(tmp_path, clips):
+    output_dir = str(tmp_path / "out")
+    arguments = cli_arguments(
+        clips, output_dir, text=NO_DROPOUT, max_steps=1, per_device_train_batch_size=4, whiten_text_projection=8,
+        freeze_text_encoder="true", freeze_text_projection="true",
+    )
+    main([str(argument) for argument in arguments])
+    model = InternVideo2Model.from_pretrained(output_dir).eval()
+    captions = [entry["caption"] for entry in json.loads(clips.annotations["train"].retrieval.read_text())]
+    tokens = build_tokenizer(model_arguments())(captions, padding="max_length", max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        projected = model.encode_text(tokens["input_ids"], tokens["attention_mask"]).projected.double().numpy()
+    # white over the training captions in the 8 kept components; the other rows stayed exactly zero (frozen)
+    np.testing.assert_allclose(projected[:, :8].mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(projected[:, :8], rowvar=False), np.eye(8), atol=2e-3)
+    assert np.all(projected[:, 8:] == 0.0)
+    with pytest.raises(ValueError, match="whiten_text_projection must be >= 0, got -1"):
+        InternVideo2Stage2Arguments(whiten_text_projection=-1)
 
 
 def test_text_encoder_learning_rate_applies_to_the_text_only_layers(tmp_path, clips):
