@@ -50,6 +50,7 @@ class QuickstartSettings:
     stage2_steps: int
     stage2_batch_size: int
     stage2_learning_rate: float
+    whitened_components: int  # principal components of the training captions' MiniLM features the projection keeps
     distillation_steps: int
     distillation_batch_size: int
     distillation_learning_rate: float
@@ -58,26 +59,25 @@ class QuickstartSettings:
 SMOKE = QuickstartSettings(
     colors=("red", "green", "blue"), shapes=("circle", "square"), motions=("up", "down"), held_out=3, num_train=12,
     image_size=32, num_frames=4, max_text_length=16, stage2_steps=3, stage2_batch_size=6, stage2_learning_rate=1e-3,
-    distillation_steps=2, distillation_batch_size=6, distillation_learning_rate=1e-3,
+    whitened_components=8, distillation_steps=2, distillation_batch_size=6, distillation_learning_rate=1e-3,
 )
 FULL = QuickstartSettings(
     colors=("red", "orange", "yellow", "green", "blue", "purple"), shapes=("circle", "square", "triangle", "cross"),
     motions=("left_to_right", "right_to_left", "up", "down", "grow", "shrink", "orbit"), held_out=40, num_train=512,
-    image_size=56, num_frames=4, max_text_length=16, stage2_steps=300, stage2_batch_size=32, stage2_learning_rate=2e-3,
-    distillation_steps=120, distillation_batch_size=32, distillation_learning_rate=1e-3,
+    image_size=56, num_frames=4, max_text_length=16, stage2_steps=360, stage2_batch_size=32, stage2_learning_rate=2e-3,
+    whitened_components=32, distillation_steps=200, distillation_batch_size=32, distillation_learning_rate=1e-3,
 )
 
 TEACHER_VISION = {
-    "patch_size": 4, "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 256,
-    "attention_pool_num_heads": 4, "attention_pool_output_size": 64,
+    "patch_size": 4, "hidden_size": 96, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 384,
+    "attention_pool_num_heads": 4, "attention_pool_output_size": 96,
 }
 STUDENT_VISION = {
-    "patch_size": 4, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
-    "attention_pool_num_heads": 4, "attention_pool_output_size": 32,
+    "patch_size": 4, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256,
+    "attention_pool_num_heads": 4, "attention_pool_output_size": 64,
 }
 LABEL_BY = ("shape", "motion")
 NUM_NEW_FUSION_LAYERS = 2  # on top of MiniLM's 6 layers, which all stay text layers
-WHITENED_COMPONENTS = 32  # principal components of the training captions' MiniLM features the projection keeps
 VIDEO_MASK_RATIO = 0.75  # official 0.8; 4-px patches keep enough visible motion at 0.75
 PROJECTION_DIM = 64
 RECALL_KS = (1, 5, 10)
@@ -208,6 +208,7 @@ def _train_stage2(dataset, settings, work_dir: Path, seed: int):
     model_args = InternVideo2ModelArguments(
         vision_preset="S/14", vision_config_overrides=json.dumps(TEACHER_VISION), text_model_name_or_path=minilm_path(),
         num_fusion_layers=0, num_new_fusion_layers=NUM_NEW_FUSION_LAYERS, projection_dim=PROJECTION_DIM,
+        text_dropout=0.0,  # the locked encoder's features are fixed targets (and were whitened without dropout)
     )
     data_args = InternVideo2DataArguments(
         train_files=[str(dataset.annotations["train"].retrieval)], data_root=str(dataset.root),
@@ -219,7 +220,8 @@ def _train_stage2(dataset, settings, work_dir: Path, seed: int):
     # MiniLM and the whitened projection stay locked: fine-tuned, the text features of captions that differ only in
     # shape or motion collapse together before the vision tower learns to tell those clips apart.
     whiten_text_projection(
-        model, tokenizer, training_captions(train_dataset), WHITENED_COMPONENTS, max_length=settings.max_text_length
+        model, tokenizer, training_captions(train_dataset), settings.whitened_components,
+        max_length=settings.max_text_length,
     )
     stage2_args = InternVideo2Stage2Arguments(
         video_mask_ratio=VIDEO_MASK_RATIO, freeze_text_encoder=True, freeze_text_projection=True

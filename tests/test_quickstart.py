@@ -212,3 +212,18 @@ def test_the_printed_publish_code_uploads_the_saved_folder_with_its_card(run, fa
     assert table.keys() == expected.keys()
     for name, value in expected.items():
         assert float(table[name]) == pytest.approx(value, abs=0.005 + 1e-9), name  # the card rounds to 2 decimals
+
+
+STUDENT_MARGIN = 20.0  # README: the student's held-out R@1 within 20 points of its teacher's
+
+
+@pytest.mark.slow
+def test_the_full_quickstart_meets_the_readme_targets(tmp_path):
+    """The README's first command as written (full settings, seed 0; about 9 minutes on 2 cores)."""
+    assert main(["quickstart", "--output-dir", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "results.json").read_text())
+    stage2, student = metrics["results"]["stage2"], metrics["results"]["student"]
+    assert metrics["num_test"] == 40 and not metrics["smoke"]
+    assert stage2["t2v_r1"] >= 20 * metrics["chance"]["t2v_r1"]
+    assert student["t2v_r1"] >= stage2["t2v_r1"] - STUDENT_MARGIN
+    assert metrics["results"]["stage2_reloaded"] == stage2

@@ -79,6 +79,12 @@ class InternVideo2ModelArguments:
                   "near-constant before the last layer: with --num_fusion_layers 0 the text features come from the "
                   "last layer."},
     )
+    text_dropout: float | None = field(
+        default=None,
+        metadata={"help": "Stage 2 from a BERT checkpoint: hidden and attention dropout of the text tower (default: "
+                  "the checkpoint's, 0.1 for BERTs), e.g. 0 for a locked text encoder whose features are fixed "
+                  "targets."},
+    )
     tokenizer_name_or_path: str | None = field(
         default=None,
         metadata={"help": "Tokenizer folder (a BERT vocab.txt folder for Stage 2); default: the text model's."},
@@ -92,6 +98,13 @@ class InternVideo2ModelArguments:
     )
 
     def __post_init__(self):
+        if self.text_dropout is not None and not 0.0 <= self.text_dropout < 1.0:
+            raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
+        if self.text_dropout is not None and (self.model_type != "stage2" or self.text_model_name_or_path is None):
+            raise ValueError(
+                "text_dropout applies to a Stage-2 text tower loaded from --text_model_name_or_path (a new tower "
+                "takes its dropout from --text_config_overrides)"
+            )
         if self.num_new_fusion_layers < 0:
             raise ValueError(f"num_new_fusion_layers must be >= 0, got {self.num_new_fusion_layers}")
         if self.model_type not in ("stage2", "clip"):

@@ -671,9 +671,11 @@ def build_model(model_args: InternVideo2ModelArguments, data_args: InternVideo2D
                 f"num_fusion_layers must be in [1, {layers - 1}] for a {layers}-layer BERT (or 0 with "
                 f"--num_new_fusion_layers), got {num_fusion_layers}"
             )
+        dropout = model_args.text_dropout
         text = InternVideo2TextForMaskedLM.from_bert_pretrained(
             model_args.text_model_name_or_path, fusion_layer=layers - num_fusion_layers,
             encoder_width=vision.config.hidden_size, num_new_fusion_layers=new_layers, new_mlm_head=True,
+            **({} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}),
         )
         text_config = text.config
     config = InternVideo2Config(

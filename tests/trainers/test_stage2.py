@@ -362,6 +362,19 @@ def test_build_model_from_pretrained_towers(tmp_path, clips):
     arguments.num_fusion_layers, arguments.num_new_fusion_layers = None, 2
     stacked = build_model(arguments, data)  # all 6 MiniLM layers give the text features, 2 new fusion layers
     assert (stacked.config.text_config.num_hidden_layers, stacked.config.text_config.fusion_layer) == (8, 6)
+    assert stacked.config.text_config.hidden_dropout_prob == 0.1  # MiniLM's own dropout by default
+    arguments.text_dropout = 0.0
+    undropped = build_model(arguments, data).train()
+    text_config = undropped.config.text_config
+    assert (text_config.hidden_dropout_prob, text_config.attention_probs_dropout_prob) == (0.0, 0.0)
+    tokens = build_tokenizer(model_arguments())(["a red circle moves up"], return_tensors="pt")
+    with torch.no_grad():  # in training mode, two passes agree only without dropout
+        first, second = (undropped.get_text_features(tokens["input_ids"], tokens["attention_mask"]) for _ in range(2))
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"text_dropout must be in \[0, 1\), got 1.5"):
+        InternVideo2ModelArguments(text_dropout=1.5)
+    with pytest.raises(ValueError, match="text_dropout applies to a Stage-2 text tower loaded from"):
+        InternVideo2ModelArguments(text_dropout=0.0, model_type="clip", text_model_name_or_path=VOCAB_DIR)
     arguments.num_fusion_layers, arguments.num_new_fusion_layers = 0, 0
     with pytest.raises(ValueError, match=r"num_fusion_layers must be in \[1, 5\] for a 6-layer BERT \(or 0 with"):
         build_model(arguments, data)
