@@ -5,8 +5,8 @@ caption shares) hold most of the variance, and what tells two captions apart (a 
 small directions. A freshly initialised projection keeps that geometry, so the contrastive loss first aligns what is
 easy and can settle there. Projecting onto the leading principal components of the training captions' features,
 each scaled to unit variance (BERT-whitening, Su et al. 2021), makes those directions as large as the dominant ones;
-kept frozen together with the text encoder (locked-image/text tuning, Zhai et al. 2022), it gives the vision tower
-fixed, well-separated targets.
+kept frozen together with the text encoder (locked-tower tuning as in LiT, Zhai et al. 2022, with the text
+tower locked), it gives the vision tower fixed, well-separated targets.
 
     >>> from internvideo2.trainers.text_whitening import whiten_text_projection
     >>> variances = whiten_text_projection(model, tokenizer, train_captions, num_components=32)  # doctest: +SKIP
