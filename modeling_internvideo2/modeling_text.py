@@ -525,7 +525,8 @@ class InternVideo2TextForMaskedLM(InternVideo2TextPreTrainedModel):
         """
         Like [`InternVideo2TextModel.from_bert_pretrained`] (same `num_new_fusion_layers`), also loading the MLM
         head (`cls.predictions.*`) of a `BertForMaskedLM` / `BertForPreTraining` checkpoint. A checkpoint without an
-        MLM head (a bare `BertModel`) raises unless `new_mlm_head=True`, which initialises the head (its decoder stays tied to the embeddings).
+        MLM head (a bare `BertModel`) raises unless `new_mlm_head=True`, which initialises the head (its decoder
+        stays tied to the embeddings).
         """
         return cls._load_bert(
             BertForMaskedLM,

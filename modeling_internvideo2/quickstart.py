@@ -114,12 +114,13 @@ def evaluate_embeddings(
     tokens the fusion layers attend to) also re-ranked by the matching head over all clips (`itm_t2v_r*`)."""
     from .zero_shot import encode_texts, retrieval_scores, zero_shot_classification_scores
 
-    texts = encode_texts(model, tokenizer, captions, max_length=max_length, return_hidden_states=video_memory is not None)
+    with_memory = video_memory is not None
+    texts = encode_texts(model, tokenizer, captions, max_length=max_length, return_hidden_states=with_memory)
     videos = _Encoding(embeds=video_embeds, memory=video_memory)
     k = None if video_memory is None else len(captions)
     scores = retrieval_scores(model, videos, texts, k=k)
     results = recall_at_k(scores["itc"].video_to_text.numpy())
-    if video_memory is not None:
+    if with_memory:
         # text -> video ITM scores: every clip re-scored by the matching head for every caption
         itm = recall_at_k(scores["itm"].text_to_video.T.numpy())
         results.update({f"itm_{name}": value for name, value in itm.items()})
@@ -195,14 +196,7 @@ def _train_stage2(dataset, settings, work_dir: Path, seed: int):
 
     from .data import InternVideo2VideoTextCollator
     from .trainers.arguments import InternVideo2DataArguments, InternVideo2ModelArguments, InternVideo2Stage2Arguments
-    from .trainers.stage2 import (
-        InternVideo2Stage2Trainer,
-        build_model,
-        build_tokenizer,
-        build_video_text_datasets,
-        training_captions,
-    )
-    from .trainers.text_whitening import whiten_text_projection
+    from .trainers.stage2 import InternVideo2Stage2Trainer, build_model, build_tokenizer, build_video_text_datasets
 
     set_seed(seed)
     model_args = InternVideo2ModelArguments(
@@ -219,12 +213,9 @@ def _train_stage2(dataset, settings, work_dir: Path, seed: int):
     train_dataset, _ = build_video_text_datasets(data_args, seed=seed)
     # MiniLM and the whitened projection stay locked: fine-tuned, the text features of captions that differ only in
     # shape or motion collapse together before the vision tower learns to tell those clips apart.
-    whiten_text_projection(
-        model, tokenizer, training_captions(train_dataset), settings.whitened_components,
-        max_length=settings.max_text_length,
-    )
     stage2_args = InternVideo2Stage2Arguments(
-        video_mask_ratio=VIDEO_MASK_RATIO, freeze_text_encoder=True, freeze_text_projection=True
+        video_mask_ratio=VIDEO_MASK_RATIO, freeze_text_encoder=True, freeze_text_projection=True,
+        whiten_text_projection=settings.whitened_components,
     )
     trainer = InternVideo2Stage2Trainer(
         model=model, stage2_args=stage2_args, processing_class=tokenizer, train_dataset=train_dataset,

@@ -183,8 +183,8 @@ class InternVideo2Stage2Arguments:
     freeze_text_projection: bool = field(default=False, metadata={"help": "Freeze the text projection."})
     whiten_text_projection: int = field(
         default=0,
-        metadata={"help": "Before training, set the text projection to the PCA whitening of the training captions' "
-                  "text features with this many components (internvideo2.trainers.text_whitening; use with "
+        metadata={"help": "When the trainer is built, set the text projection to the PCA whitening of the training "
+                  "captions' text features with this many components (internvideo2.trainers.text_whitening; use with "
                   "--freeze_text_encoder --freeze_text_projection). 0: keep the projection as built."},
     )
     freeze_audio: bool = field(default=True, metadata={"help": "Freeze the audio tower (official 6B)."})

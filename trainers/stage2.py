@@ -156,6 +156,8 @@ class InternVideo2Stage2Trainer(Trainer):
         self._check_model(model)
         if not self.loss_weights:
             raise ValueError("every loss weight is 0 (for this model): nothing to train")
+        if self.stage2_args.whiten_text_projection:
+            self._whiten_text_projection(model)
         self._apply_freezing(model)
         self._scalar_parameter_names = []
         if self.is_deepspeed_enabled:
@@ -194,6 +196,18 @@ class InternVideo2Stage2Trainer(Trainer):
         if model.audio_model is None and set(AUDIO_VISUAL_LOSSES) & set(self.loss_weights):
             # audio-visual losses only run on audio-video batches; without an audio tower there are none
             self.loss_weights = {k: v for k, v in self.loss_weights.items() if k not in AUDIO_VISUAL_LOSSES}
+
+    def _whiten_text_projection(self, model) -> None:
+        """`whiten_text_projection` over every training caption, tokenised to the collator's length."""
+        if self.processing_class is None:
+            raise ValueError("whiten_text_projection needs the tokenizer: pass processing_class=tokenizer")
+        if self.train_dataset is None:
+            raise ValueError("whiten_text_projection needs the training captions: pass a train_dataset")
+        captions = [text for texts in self.train_dataset.with_format(None)["captions"] for text in texts]
+        whiten_text_projection(
+            model, self.processing_class, captions, self.stage2_args.whiten_text_projection,
+            max_length=getattr(self.data_collator, "max_length", 32),
+        )
 
     def _base_model(self, model):
         """The `PreTrainedModel` under the DDP / DeepSpeed / peft wrappers."""
@@ -734,13 +748,6 @@ def build_video_text_datasets(
 # ------------------------------------------------------------------------------------------------------------ main
 
 
-def training_captions(train_dataset) -> list[str]:
-    """Every caption of a `build_video_text_datasets` training set (read without its media transform)."""
-    if train_dataset is None:
-        raise ValueError("whiten_text_projection needs training captions: pass --train_files")
-    return [caption for captions in train_dataset.with_format(None)["captions"] for caption in captions]
-
-
 def parse_args(argv: list[str] | None = None):
     parser = HfArgumentParser(
         (
@@ -793,11 +800,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             model=model, contrastive_local_loss=stage2_args.contrastive_local_loss, **common
         )
     else:
-        if stage2_args.whiten_text_projection:
-            whiten_text_projection(
-                model, tokenizer, training_captions(train_dataset), stage2_args.whiten_text_projection,
-                max_length=data_args.max_text_length,
-            )
         teacher = None
         if stage2_args.teacher_model_name_or_path:
             from ..modeling_vision import InternVideo2VisionModel

@@ -203,6 +203,21 @@ def test_stage2_command_whitens_the_text_projection_on_the_training_captions(tmp
         InternVideo2Stage2Arguments(whiten_text_projection=-1)
 
 
+def test_trainer_whitens_the_text_projection_when_built(tmp_path, clips):
+    trainer = make_trainer(tmp_path, clips, stage2=InternVideo2Stage2Arguments(whiten_text_projection=6))
+    captions = [entry["caption"] for entry in json.loads(clips.annotations["train"].retrieval.read_text())]
+    tokens = build_tokenizer(model_arguments())(captions, padding="max_length", max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        projected = trainer.model.eval().encode_text(tokens["input_ids"], tokens["attention_mask"]).projected
+    np.testing.assert_allclose(np.cov(projected[:, :6].double().numpy(), rowvar=False), np.eye(6), atol=2e-3)
+    assert torch.all(projected[:, 6:] == 0.0)
+    with pytest.raises(ValueError, match="whiten_text_projection needs the tokenizer: pass processing_class"):
+        InternVideo2Stage2Trainer(
+            model=trainer.model, args=trainer.args, train_dataset=trainer.train_dataset,
+            stage2_args=InternVideo2Stage2Arguments(whiten_text_projection=6, mlm_weight=0.0),
+        )
+
+
 def test_text_encoder_learning_rate_applies_to_the_text_only_layers(tmp_path, clips):
     stage2 = InternVideo2Stage2Arguments(text_encoder_learning_rate=0.0)
     trainer = make_trainer(tmp_path, clips, stage2=stage2, max_steps=2, weight_decay=0.1)
